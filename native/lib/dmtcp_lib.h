@@ -1,0 +1,187 @@
+/* dmtcp_lib.h: internal interfaces between the parts of libdmtcp.so, the library preloaded into every process. */
+#ifndef DMTCP_LIB_H
+#define DMTCP_LIB_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include "../include/dmtcp_stream.h"
+#include "../include/dmtcp_protocol.h"
+#include "../include/dmtcp_layout.h"
+
+#define DMTCP_HIDDEN __attribute__((visibility("hidden")))
+#define DMTCP_MAX_THREADS 4096
+
+/* ---- configuration, read once from the environment dmtcp_launch prepared ---- */
+
+struct dmtcp_config {
+  char coord_host[256];
+  char coord_addr[64];                 /* numeric address, resolved at start so no lookup happens while suspended */
+  int coord_port;
+  char ckpt_dir[DMTCP_MAX_PATH];        /* explicit --ckptdir / DMTCP_CHECKPOINT_DIR, or settled at checkpoint */
+  char launch_dir[DMTCP_MAX_PATH];      /* working directory at launch: the default image directory */
+  char tmpdir[DMTCP_MAX_PATH];
+  char codec[32];                      /* "" = coordinator default, "none", or a codec name */
+  int ckpt_signal;
+  int debug;
+  int unique_ckpt;
+};
+
+struct dmtcp_identity {
+  char worker_id[80];                  /* stable across restarts */
+  char computation[80];
+  char host[256];
+  char program[256];
+  uint32_t generation;
+  uint32_t restarts;
+  int origin_pid;                      /* pid when first launched */
+};
+
+extern struct dmtcp_config g_cfg DMTCP_HIDDEN;
+extern struct dmtcp_identity g_id DMTCP_HIDDEN;
+extern int g_active DMTCP_HIDDEN;       /* 1 when this process is under checkpoint control */
+extern int g_coord_fd DMTCP_HIDDEN;
+extern int g_protected_fd_base DMTCP_HIDDEN;
+
+/* ---- log.c: async-signal-safe diagnostics on stderr ---- */
+
+void dlog(const char *fmt, ...) DMTCP_HIDDEN __attribute__((format(printf, 1, 2)));
+void dlog_debug(const char *fmt, ...) DMTCP_HIDDEN __attribute__((format(printf, 1, 2)));
+int dfmt(char *buf, size_t cap, const char *fmt, ...) DMTCP_HIDDEN __attribute__((format(printf, 3, 4)));
+int dvfmt(char *buf, size_t cap, const char *fmt, __builtin_va_list ap) DMTCP_HIDDEN;
+__attribute__((noreturn)) void dfatal(const char *fmt, ...) DMTCP_HIDDEN __attribute__((format(printf, 1, 2)));
+size_t dstrlcpy(char *dst, const char *src, size_t cap) DMTCP_HIDDEN;
+
+/* ---- context.S ---- */
+
+struct dmtcp_context {
+  uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+  uint32_t mxcsr;
+  uint16_t fpu_cw;
+  uint16_t pad;
+};
+
+int dmtcp_save_context(struct dmtcp_context *ctx) DMTCP_HIDDEN __attribute__((returns_twice));
+__attribute__((noreturn)) void dmtcp_restore_context(const struct dmtcp_context *ctx, int *counter) DMTCP_HIDDEN;
+long dmtcp_clone_thread(unsigned long flags, void *stack, int *ptid, int *ctid, unsigned long tls,
+                        void *slot) DMTCP_HIDDEN;
+void dmtcp_restart_entry(struct dmtcp_restart_info *info);   /* exported: the restorer jumps here */
+
+/* ---- threads.c: what each thread needs back at restart ---- */
+
+struct thread_slot {
+  struct dmtcp_context ctx;
+  int tid;
+  int is_main;
+  int is_ckpt;
+  int has_altstack;
+  uint64_t fs_base;
+  uint64_t tid_address;                /* glibc's &pthread->tid, the kernel's clear_child_tid */
+  uint64_t robust_head;
+  uint64_t robust_len;
+  uint64_t rseq_area;                  /* 0 when the thread had no rseq registration */
+  uint32_t rseq_len;
+  stack_t altstack;
+  char name[16];
+};
+
+extern struct thread_slot g_slots[DMTCP_MAX_THREADS] DMTCP_HIDDEN;
+extern int g_n_slots DMTCP_HIDDEN;
+
+void threads_init(void) DMTCP_HIDDEN;
+struct thread_slot *threads_claim_slot(void) DMTCP_HIDDEN;
+void threads_capture(struct thread_slot *slot) DMTCP_HIDDEN;
+void threads_fixup_after_restart(struct thread_slot *slot) DMTCP_HIDDEN;
+void threads_recreate(void) DMTCP_HIDDEN;
+void threads_release_restart_stacks(void) DMTCP_HIDDEN;
+struct thread_slot *threads_main_slot(void) DMTCP_HIDDEN;
+
+/* ---- suspend.c: stopping and releasing user threads ---- */
+
+void suspend_install_handler(void) DMTCP_HIDDEN;
+int suspend_user_threads(char *err, size_t errcap) DMTCP_HIDDEN;
+void resume_user_threads(void) DMTCP_HIDDEN;
+int suspend_is_ckpt_signal(int sig) DMTCP_HIDDEN;
+
+/* ---- procstate.c: process-wide kernel state that is not in memory ---- */
+
+void procstate_capture(void) DMTCP_HIDDEN;
+void procstate_restore(void) DMTCP_HIDDEN;
+void procstate_fill_process_record(struct dmtcp_rec_process *p) DMTCP_HIDDEN;
+const char *procstate_cwd(void) DMTCP_HIDDEN;
+
+/* ---- stream_out.c: the raw process stream writer ---- */
+
+struct stream_out {
+  int fd;
+  int err;                             /* first negative errno, sticky */
+  uint64_t pos;
+  size_t used;
+  uint8_t buf[1u << 16];
+};
+
+void out_init(struct stream_out *o, int fd) DMTCP_HIDDEN;
+void out_bytes(struct stream_out *o, const void *p, size_t n) DMTCP_HIDDEN;
+void out_flush(struct stream_out *o) DMTCP_HIDDEN;
+void out_record(struct stream_out *o, uint32_t type, const void *body, uint32_t len) DMTCP_HIDDEN;
+void out_tlv(uint8_t *buf, size_t cap, size_t *used, uint16_t tag, const void *val, uint32_t len) DMTCP_HIDDEN;
+void out_tlv_str(uint8_t *buf, size_t cap, size_t *used, uint16_t tag, const char *s) DMTCP_HIDDEN;
+
+/* ---- memory.c: the address space, area by area ---- */
+
+int memory_write_stream(struct stream_out *o, char *err, size_t errcap) DMTCP_HIDDEN;
+void memory_reserve_restorer_hole(void) DMTCP_HIDDEN;
+extern int g_hole_reserved DMTCP_HIDDEN;
+
+/* ---- coordinator.c: the protocol client ---- */
+
+struct tlv_reader {
+  const uint8_t *p;
+  size_t len;
+};
+
+struct msg_out {
+  uint8_t buf[16384];
+  size_t used;
+};
+
+int coord_connect(char *err, size_t errcap) DMTCP_HIDDEN;
+int coord_send(uint16_t type, const struct msg_out *m) DMTCP_HIDDEN;
+int coord_recv(uint16_t *type, uint8_t *buf, size_t cap, size_t *len) DMTCP_HIDDEN;
+void msg_u32(struct msg_out *m, uint16_t tag, uint32_t v) DMTCP_HIDDEN;
+void msg_u64(struct msg_out *m, uint16_t tag, uint64_t v) DMTCP_HIDDEN;
+void msg_str(struct msg_out *m, uint16_t tag, const char *s) DMTCP_HIDDEN;
+void msg_bytes(struct msg_out *m, uint16_t tag, const void *p, uint32_t n) DMTCP_HIDDEN;
+int tlv_find(const uint8_t *buf, size_t len, uint16_t tag, const uint8_t **val, uint32_t *vlen) DMTCP_HIDDEN;
+int tlv_get_str(const uint8_t *buf, size_t len, uint16_t tag, char *out, size_t cap) DMTCP_HIDDEN;
+int tlv_get_u32(const uint8_t *buf, size_t len, uint16_t tag, uint32_t *out) DMTCP_HIDDEN;
+
+/* ---- ckpt_thread.c ---- */
+
+void ckpt_thread_start(void) DMTCP_HIDDEN;
+int ckpt_register(int restarting, char *err, size_t errcap) DMTCP_HIDDEN;
+extern volatile int g_restarted DMTCP_HIDDEN;
+extern int g_ckpt_tid DMTCP_HIDDEN;
+
+/* ---- restart.c ---- */
+
+extern struct dmtcp_restart_info g_restart_info DMTCP_HIDDEN;
+void restart_apply_blob(void) DMTCP_HIDDEN;
+
+/* ---- small raw helpers ---- */
+
+static inline int d_memeq(const void *a, const void *b, size_t n)
+{
+  const unsigned char *x = a, *y = b;
+  for (size_t i = 0; i < n; i++) {
+    if (x[i] != y[i]) return 0;
+  }
+  return 1;
+}
+
+#endif

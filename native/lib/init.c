@@ -1,0 +1,129 @@
+/* init.c: start-up of libdmtcp.so inside a launched program: configuration from the environment dmtcp_launch
+ * prepared, the restorer's reserved hole, the checkpoint signal, registration and the checkpoint thread. */
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dmtcp_lib.h"
+#include "../include/dmtcp_sys.h"
+
+struct dmtcp_config g_cfg;
+struct dmtcp_identity g_id;
+int g_active;
+int g_protected_fd_base = 1020;
+
+static const char *env_first(const char *a, const char *b)
+{
+  const char *v = getenv(a);
+  if ((!v || !*v) && b) v = getenv(b);
+  return v && *v ? v : 0;
+}
+
+static int env_flag(const char *name, int dflt)
+{
+  const char *v = getenv(name);
+  if (!v || !*v) return dflt;
+  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
+}
+
+/* Resolves the coordinator host once, now, while resolving is safe (never again while threads are frozen). */
+static int resolve_coordinator(void)
+{
+  struct addrinfo hints, *res = 0;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  if (getaddrinfo(g_cfg.coord_host, 0, &hints, &res) != 0 || !res) return -1;
+  struct addrinfo *pick = res;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET) {
+      pick = ai;
+      break;
+    }
+  }
+  int ok = getnameinfo(pick->ai_addr, pick->ai_addrlen, g_cfg.coord_addr, sizeof g_cfg.coord_addr, 0, 0,
+                       NI_NUMERICHOST) == 0;
+  freeaddrinfo(res);
+  return ok ? 0 : -1;
+}
+
+static void absolute_dir(char *dst, size_t cap, const char *dir)
+{
+  if (dir[0] == '/') {
+    dstrlcpy(dst, dir, cap);
+    return;
+  }
+  char cwd[DMTCP_MAX_PATH];
+  if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+  dfmt(dst, cap, "%s/%s", cwd, dir);
+}
+
+static void read_config(void)
+{
+  const char *v;
+  dstrlcpy(g_cfg.coord_host, (v = env_first("DMTCP_COORD_HOST", "DMTCP_HOST")) ? v : "127.0.0.1",
+           sizeof g_cfg.coord_host);
+  v = env_first("DMTCP_COORD_PORT", "DMTCP_PORT");
+  g_cfg.coord_port = v ? atoi(v) : 7779;
+  if ((v = env_first("DMTCP_CHECKPOINT_DIR", 0))) absolute_dir(g_cfg.ckpt_dir, sizeof g_cfg.ckpt_dir, v);
+  if (!getcwd(g_cfg.launch_dir, sizeof g_cfg.launch_dir)) g_cfg.launch_dir[0] = 0;
+  dstrlcpy(g_cfg.tmpdir, (v = env_first("DMTCP_TMPDIR", "TMPDIR")) ? v : "/tmp", sizeof g_cfg.tmpdir);
+  g_cfg.ckpt_signal = (v = env_first("DMTCP_SIGCKPT", 0)) ? atoi(v) : SIGUSR2;
+  if (g_cfg.ckpt_signal < 1 || g_cfg.ckpt_signal > 64 || g_cfg.ckpt_signal == SIGKILL ||
+      g_cfg.ckpt_signal == SIGSTOP) {
+    dfatal("DMTCP_SIGCKPT=%d is not a usable signal number; pick one of 1-64 other than 9 and 19",
+           g_cfg.ckpt_signal);
+  }
+  if ((v = env_first("DMTCP_CODEC", 0))) dstrlcpy(g_cfg.codec, v, sizeof g_cfg.codec);
+  else if (!env_flag("DMTCP_GZIP", 1)) dstrlcpy(g_cfg.codec, "none", sizeof g_cfg.codec);
+  g_cfg.debug = env_flag("DMTCP_DEBUG", 0);
+  g_cfg.unique_ckpt = env_flag("DMTCP_UNIQUE_CKPT_PLUGIN", 0);
+
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 && rl.rlim_cur > 16) {
+    g_protected_fd_base = (int)rl.rlim_cur - 4;
+  }
+}
+
+static void read_identity(void)
+{
+  char exe[DMTCP_MAX_PATH];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = 0;
+  const char *base = strrchr(exe, '/');
+  dstrlcpy(g_id.program, base ? base + 1 : exe, sizeof g_id.program);
+  if (gethostname(g_id.host, sizeof g_id.host) != 0) dstrlcpy(g_id.host, "localhost", sizeof g_id.host);
+  g_id.origin_pid = getpid();
+  uint32_t hostid = 2166136261u;
+  for (const char *p = g_id.host; *p; p++) hostid = (hostid ^ (uint8_t)*p) * 16777619u;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t stamp = (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+  dfmt(g_id.worker_id, sizeof g_id.worker_id, "%08x-%d-%lx", hostid, g_id.origin_pid, (unsigned long)stamp);
+}
+
+__attribute__((constructor(101))) static void dmtcp_init(void)
+{
+  int selftest = getenv("DMTCP_SELFTEST_RAW") != 0;
+  if (!selftest && !env_first("DMTCP_COORD_PORT", "DMTCP_PORT") && !env_first("DMTCP_COORD_HOST", "DMTCP_HOST")) {
+    return;   /* preloaded without dmtcp_launch's environment: stay out of the way */
+  }
+  read_config();
+  read_identity();
+  memory_reserve_restorer_hole();
+  threads_init();
+  suspend_install_handler();
+  if (!selftest) {
+    char err[512];
+    if (resolve_coordinator() < 0) {
+      dfatal("cannot resolve the coordinator host '%s'; set DMTCP_COORD_HOST to a reachable name or address",
+             g_cfg.coord_host);
+    }
+    if (coord_connect(err, sizeof err) < 0 || ckpt_register(0, err, sizeof err) < 0) dfatal("%s", err);
+  }
+  g_active = 1;
+  ckpt_thread_start();
+}

@@ -1,0 +1,61 @@
+/* restart.c: the library's side of restart: entered from mtcp_restart once every area is back in place, it
+ * removes the restorer, gives back process-wide state and recreates the threads, each resuming where it stopped. */
+#include <sys/mman.h>
+#include <asm/prctl.h>
+
+#include "dmtcp_lib.h"
+#include "../include/dmtcp_sys.h"
+
+__attribute__((aligned(64), visibility("hidden"))) char g_restart_stack[128 * 1024];
+__asm__(".globl g_restart_stack_top\n.hidden g_restart_stack_top\n"
+        ".set g_restart_stack_top, g_restart_stack + 131072");
+
+struct dmtcp_restart_info g_restart_info;
+
+/* Called by dmtcp_restart_entry (context.S) on g_restart_stack; fs is 0 and every signal is blocked. */
+void dmtcp_restart_main(struct dmtcp_restart_info *info) DMTCP_HIDDEN __attribute__((noreturn, used));
+void dmtcp_restart_main(struct dmtcp_restart_info *info)
+{
+  struct thread_slot *main_slot = threads_main_slot();
+  if (!main_slot) d_exit_group(98);
+  /* TLS first: compiled code may read the stack-protector canary or errno through fs. */
+  d_arch_prctl(ARCH_SET_FS, (long)main_slot->fs_base);
+
+  if (info->magic != DMTCP_RESTART_INFO_MAGIC || info->version != 1) {
+    dfatal("restart: the restorer and this library do not match (info magic %x version %u)", info->magic,
+           info->version);
+  }
+  __builtin_memcpy(&g_restart_info, info, sizeof g_restart_info);
+
+  /* The restorer is dead code now; put our placeholder back so the next restart finds the range free. */
+  d_munmap((void *)g_restart_info.restorer_lo, g_restart_info.restorer_hi - g_restart_info.restorer_lo);
+  memory_reserve_restorer_hole();
+
+  procstate_restore();
+  g_restarted = 1;
+  threads_recreate();
+  threads_fixup_after_restart(main_slot);
+  dmtcp_restore_context(&main_slot->ctx, 0);
+}
+
+/* Applies the RESTART blob dmtcp_restart sent: where the coordinator now is, where images now go. */
+void restart_apply_blob(void)
+{
+  const uint8_t *blob = g_restart_info.blob;
+  size_t len = g_restart_info.blob_len;
+  char port[16];
+  tlv_get_str(blob, len, DMTCP_TLV_COORD_HOST, g_cfg.coord_addr, sizeof g_cfg.coord_addr);
+  dstrlcpy(g_cfg.coord_host, g_cfg.coord_addr, sizeof g_cfg.coord_host);
+  if (tlv_get_str(blob, len, DMTCP_TLV_COORD_PORT, port, sizeof port)) {
+    int v = 0;
+    for (const char *p = port; *p >= '0' && *p <= '9'; p++) v = v * 10 + (*p - '0');
+    g_cfg.coord_port = v;
+  }
+  char dir[DMTCP_MAX_PATH];
+  if (tlv_get_str(blob, len, DMTCP_TLV_CKPT_DIR, dir, sizeof dir) && dir[0]) {
+    dstrlcpy(g_cfg.ckpt_dir, dir, sizeof g_cfg.ckpt_dir);
+  }
+  if (tlv_get_str(blob, len, DMTCP_TLV_TMPDIR, dir, sizeof dir) && dir[0]) {
+    dstrlcpy(g_cfg.tmpdir, dir, sizeof g_cfg.tmpdir);
+  }
+}

@@ -1,0 +1,183 @@
+/* suspend.c: stopping every user thread in the checkpoint signal's handler, and letting them go again.
+ *
+ * The checkpoint thread sends the checkpoint signal to each task of the process. Its handler records the thread's
+ * kernel state and position (threads.c), reports itself parked and waits on a futex until the generation of
+ * g_resume moves on. After a restart each thread is resumed at that same position, inside the handler, and waits
+ * for the same futex; returning from the handler (rt_sigreturn) then restores every register and the signal mask
+ * from the frame the kernel left on the thread's own stack. */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+
+#include "dmtcp_lib.h"
+#include "../include/dmtcp_sys.h"
+
+#define SUSPEND_TIMEOUT_NS (60ull * 1000 * 1000 * 1000)
+
+static volatile int g_suspending;
+static int g_resume;                   /* futex: bumped to release parked threads */
+static int g_parked;                   /* futex: threads parked in the handler */
+
+struct kernel_sigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+
+int suspend_is_ckpt_signal(int sig)
+{
+  return sig == g_cfg.ckpt_signal;
+}
+
+static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
+{
+  (void)sig;
+  (void)uc;
+  /* Only our own checkpoint thread may park us; a stray `kill -USR2` from outside is ignored. */
+  if (!g_suspending || si->si_code != SI_TKILL || si->si_pid != (pid_t)d_getpid()) return;
+  int saved_errno = errno;
+  volatile int resume_seen = __atomic_load_n(&g_resume, __ATOMIC_SEQ_CST);
+  struct thread_slot *volatile slot = threads_claim_slot();
+  if (!slot) {
+    /* Over DMTCP_MAX_THREADS: never park, so the checkpoint thread times out and reports it. */
+    errno = saved_errno;
+    return;
+  }
+  threads_capture(slot);
+  slot->is_ckpt = 0;
+  if (dmtcp_save_context(&slot->ctx) == 0) {
+    __atomic_fetch_add(&g_parked, 1, __ATOMIC_SEQ_CST);
+    d_futex(&g_parked, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0);
+  }
+  /* Reached twice: right after parking, and in a restarted process after dmtcp_restore_context. */
+  while (__atomic_load_n(&g_resume, __ATOMIC_SEQ_CST) == resume_seen) {
+    d_futex(&g_resume, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, resume_seen, 0);
+  }
+  errno = saved_errno;
+}
+
+void suspend_install_handler(void)
+{
+  struct sigaction sa;
+  __builtin_memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = ckpt_signal_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  extern int dmtcp_real_sigaction(int, const struct sigaction *, struct sigaction *);
+  if (dmtcp_real_sigaction(g_cfg.ckpt_signal, &sa, 0) != 0) dfatal("cannot install the checkpoint signal handler");
+}
+
+/* ---- task enumeration ---- */
+
+struct task_set {
+  int tids[DMTCP_MAX_THREADS];
+  int n;
+};
+
+static int task_set_has(const struct task_set *s, int tid)
+{
+  for (int i = 0; i < s->n; i++) {
+    if (s->tids[i] == tid) return 1;
+  }
+  return 0;
+}
+
+/* Lists the process's tasks into `out`; returns 0 or a negative errno. */
+static int list_tasks(struct task_set *out)
+{
+  static char buf[32768];
+  out->n = 0;
+  long fd = d_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return (int)fd;
+  for (;;) {
+    long n = d_getdents64((int)fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      struct linux_dirent64 {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *d = (void *)(buf + off);
+      off += d->reclen;
+      if (d->name[0] < '0' || d->name[0] > '9') continue;
+      int tid = 0;
+      for (const char *p = d->name; *p; p++) tid = tid * 10 + (*p - '0');
+      if (out->n < DMTCP_MAX_THREADS) out->tids[out->n++] = tid;
+    }
+  }
+  d_close((int)fd);
+  return 0;
+}
+
+static uint64_t now_ns(void)
+{
+  struct { long s, ns; } ts;
+  dsys2(__NR_clock_gettime, 1 /* CLOCK_MONOTONIC */, (long)&ts);
+  return (uint64_t)ts.s * 1000000000ull + (uint64_t)ts.ns;
+}
+
+static struct task_set signaled, current;
+
+/* Parks every task but the calling (checkpoint) thread. Returns 0, or -1 with a message in err. */
+int suspend_user_threads(char *err, size_t errcap)
+{
+  int self = (int)d_gettid(), pid = (int)d_getpid();
+  g_n_slots = 0;
+  __atomic_store_n(&g_parked, 0, __ATOMIC_SEQ_CST);
+  g_suspending = 1;
+  signaled.n = 0;
+  uint64_t deadline = now_ns() + SUSPEND_TIMEOUT_NS;
+  for (;;) {
+    if (list_tasks(&current) < 0) {
+      dfmt(err, errcap, "cannot list /proc/self/task");
+      return -1;
+    }
+    int fresh = 0;
+    for (int i = 0; i < current.n; i++) {
+      int tid = current.tids[i];
+      if (tid == self || task_set_has(&signaled, tid)) continue;
+      if (d_tgkill(pid, tid, g_cfg.ckpt_signal) == 0) {
+        signaled.tids[signaled.n++] = tid;
+        fresh++;
+      }
+    }
+    /* Wait until every signaled thread parked; threads that exited meanwhile drop out of the count. */
+    for (;;) {
+      int parked = __atomic_load_n(&g_parked, __ATOMIC_SEQ_CST);
+      int alive = 0;
+      if (parked >= signaled.n) break;
+      if (list_tasks(&current) == 0) {
+        for (int i = 0; i < signaled.n; i++) alive += task_set_has(&current, signaled.tids[i]);
+      }
+      if (parked >= alive) {
+        /* Everyone still alive is parked; forget the ones that are gone. */
+        int k = 0;
+        for (int i = 0; i < signaled.n; i++) {
+          if (task_set_has(&current, signaled.tids[i])) signaled.tids[k++] = signaled.tids[i];
+        }
+        signaled.n = k;
+        if (parked >= signaled.n) break;
+      }
+      if (now_ns() > deadline) {
+        dfmt(err, errcap, "%d of %d threads did not stop for the checkpoint signal %d within 60 s",
+             signaled.n - parked, signaled.n, g_cfg.ckpt_signal);
+        return -1;
+      }
+      struct { long s, ns; } ts = { 0, 5 * 1000 * 1000 };
+      d_futex(&g_parked, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, parked, &ts);
+    }
+    if (!fresh) break;     /* a full pass found no new thread: the set is closed */
+  }
+  return 0;
+}
+
+void resume_user_threads(void)
+{
+  g_suspending = 0;
+  __atomic_fetch_add(&g_resume, 1, __ATOMIC_SEQ_CST);
+  d_futex(&g_resume, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 0x7fffffff, 0);
+}

@@ -1,0 +1,120 @@
+// dmtcp_restart: restarts processes from their images. Checks every image first (structure, mapped files, codecs),
+// makes sure a coordinator is there, starts one detached decoder per image feeding a pipe, and replaces itself with
+// mtcp_restart reading that pipe, so the restarted program takes over this process (same pid, same terminal).
+import * as dns from 'node:dns/promises';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { StreamTlv } from '../protocol/constants';
+import { Backing } from '../protocol/constants';
+import { Pipeline } from '../pipeline/pipeline';
+import { defaultPlugins } from '../plugins';
+import { openForRestart } from '../pipeline/restore-decoder';
+import { execve, pipe, setCloexec, setPipeSize, spawnDetached } from '../native/addon';
+import { mtcpRestart, packageRoot } from '../paths';
+import { helpText, optFlag, optString, parseArgs, type OptionSpec } from './args';
+import { CoordinatorClient } from './client';
+import { COORDINATOR_OPTIONS, cleanEnv, coordinatorMode, coordinatorTarget, ensureCoordinator } from './coordinator-location';
+import { CliError, EXIT_COORDINATOR, EXIT_IMAGE, runMain } from './errors';
+import type { CoordinatorStatus } from '../coordinator/coordinator';
+
+const RESTORER_BASE = 0x3f0000000000n;
+const RESTORER_SIZE = 0x2000000n;
+
+const OPTIONS: OptionSpec[] = [
+  ...COORDINATOR_OPTIONS,
+  { name: 'ckptdir', value: true, arg: 'DIR', help: 'directory for the images of later checkpoints (DMTCP_CHECKPOINT_DIR)' },
+  { name: 'tmpdir', value: true, arg: 'DIR', help: 'directory for temporary files (DMTCP_TMPDIR)' },
+  { name: 'quiet', short: 'q', help: 'print nothing but errors' },
+  { name: 'debug', help: 'keep the decoder\'s diagnostics and let the restorer explain itself' },
+  { name: 'help', help: 'print this help' },
+];
+
+const USAGE = 'Usage: dmtcp_restart [OPTIONS] ckpt_*.dmtcp ...\nRestarts the processes saved in the given images.';
+
+export async function main(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, OPTIONS);
+  if (optFlag(p, 'help')) {
+    process.stdout.write(helpText(USAGE, OPTIONS));
+    return 0;
+  }
+  if (p.operands.length === 0) throw new CliError('no image given; usage: dmtcp_restart [OPTIONS] ckpt_*.dmtcp', 2);
+  const images = p.operands.map((f) => path.resolve(f));
+  if (!fs.existsSync(mtcpRestart)) throw new CliError(`${mtcpRestart} is missing; run "npm run build" first`, 1);
+
+  // Every image is checked before anything is started: a bad one stops the restart with its own message.
+  const pipeline = new Pipeline(defaultPlugins());
+  const opened = images.map((file) => openForRestart(pipeline, file, new Map()));
+  const computation = opened[0].reader.strings.computation;
+  for (const { reader } of opened) {
+    reader.close();
+    if (reader.strings.computation !== computation) {
+      throw new CliError(`${reader.path} belongs to computation ${reader.strings.computation}, not ${computation}; restart the images of one checkpoint together`, EXIT_IMAGE);
+    }
+    for (const a of reader.areas) {
+      if (a.backing !== Backing.NONE && a.start < RESTORER_BASE + RESTORER_SIZE && a.end > RESTORER_BASE) {
+        throw new CliError(`${reader.path}: the program mapped memory at 0x${a.start.toString(16)}, inside the range mtcp_restart needs; it cannot be restored`, EXIT_IMAGE);
+      }
+    }
+  }
+  await pipeline.close();
+
+  const tmpDir = optString(p, 'tmpdir') ?? process.env.DMTCP_TMPDIR;
+  const coord = await ensureCoordinator(coordinatorTarget(p), coordinatorMode(p), { portFile: optString(p, 'port-file'), tmpDir });
+  await checkCoordinatorFree(coord.host, coord.port, computation);
+  const address = net.isIP(coord.host) ? coord.host : (await dns.lookup(coord.host, { family: 4 }).catch(() => dns.lookup(coord.host))).address;
+
+  const info = new Map<number, string>([
+    [StreamTlv.COORD_HOST, address],
+    [StreamTlv.COORD_PORT, String(coord.port)],
+    [StreamTlv.NPROCS, String(images.length)],
+  ]);
+  const ckptDir = optString(p, 'ckptdir');
+  if (ckptDir) info.set(StreamTlv.CKPT_DIR, path.resolve(ckptDir));
+  if (tmpDir) info.set(StreamTlv.TMPDIR, path.resolve(tmpDir));
+  const debug = optFlag(p, 'debug');
+
+  const restorers = images.map((image) => startDecoder(image, info, debug));
+  // Processes beyond the first run beside this one; the first one becomes this process.
+  for (const r of restorers.slice(1)) {
+    setCloexec(r, false);
+    spawnDetached(mtcpRestart, ['mtcp_restart', '--stream-fd', String(r)], process.env, [r], false);
+    fs.closeSync(r);
+  }
+  const first = restorers[0];
+  setCloexec(first, false);
+  const args = ['mtcp_restart', '--stream-fd', String(first)];
+  if (debug) args.push('--verbose');
+  execve(mtcpRestart, args, process.env);
+}
+
+/** Starts the detached decoder writing image's restore stream into a pipe; returns the pipe's read end. */
+function startDecoder(image: string, info: Map<number, string>, debug: boolean): number {
+  const fds = pipe();
+  try {
+    setPipeSize(fds.write, 1 << 20);
+  } catch {
+    // the default pipe size only costs speed
+  }
+  const infoArg = Buffer.from(JSON.stringify([...info.entries()])).toString('base64');
+  const script = path.join(packageRoot, 'dist', 'src', 'cli', 'restore-decoder.js');
+  spawnDetached(process.execPath, [process.execPath, script, '--image', image, '--fd', String(fds.write), '--info', infoArg], cleanEnv(), [fds.write], !debug);
+  fs.closeSync(fds.write);
+  return fds.read;
+}
+
+/** A coordinator already running another computation cannot take these processes. */
+async function checkCoordinatorFree(host: string, port: number, computation: string): Promise<void> {
+  const c = await CoordinatorClient.connect(host, port, 'dmtcp_restart');
+  try {
+    const { data } = await c.command('s');
+    const s = data as unknown as CoordinatorStatus;
+    if (s.numPeers > 0 && s.computation !== computation) {
+      throw new CliError(`the coordinator at ${host}:${port} runs computation ${s.computation} with ${s.numPeers} process(es); restart with --new-coordinator (and -p 0 for a free port) or stop them first`, EXIT_COORDINATOR);
+    }
+  } finally {
+    c.close();
+  }
+}
+
+if (require.main === module) runMain('dmtcp_restart', main);

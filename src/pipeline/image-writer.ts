@@ -1,0 +1,369 @@
+// Turns one raw process stream into a .dmtcp image: sections first, then chunks encoded in parallel by the pipeline's
+// workers but written in stream order, then META, END and the trailer; all under a temporary name.
+import * as crypto from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { Rec, RecSize } from '../protocol/constants';
+import { BlockFlag, BlockKind, CHUNK_SIZE, MAX_CHUNK_RAW, align8 } from './image-format';
+import { imageStage, type AreaRecord, type ProcessRecord, type ThreadRecord } from './wasm/image-module';
+import { parsePages, type PagesRecord, type RawStreamSink } from './raw-stream';
+import { imagePathFor, processStrings } from './process-info';
+import type { Pipeline } from './pipeline';
+import type { CheckpointContext, ChunkWork, WrittenImage } from './types';
+
+export const WRITER_VERSION = 'dmtcp-ts 0.1.0';
+
+export interface ImageWriterOptions {
+  /** Directory for images of processes that named none (the coordinator's --ckptdir). */
+  defaultCkptDir?: string;
+  /** Codec name when the process asked for none ("" = the pipeline's default). */
+  defaultCodec?: string;
+  /** Bytes of chunk data allowed in flight before the caller should pause its input. */
+  highWater?: number;
+  /** Called with true when input should pause and false when it may resume. */
+  onPressure?: (pause: boolean) => void;
+  /** Write the image durably (fsync) before reporting it complete. Default true. */
+  fsync?: boolean;
+}
+
+/** One image being written. Feed it as a RawStreamSink; `done` settles with the image or the reason it failed. */
+export class ImageWriter implements RawStreamSink {
+  readonly done: Promise<WrittenImage>;
+  private resolveDone!: (img: WrittenImage) => void;
+  private rejectDone!: (e: Error) => void;
+
+  private process?: ProcessRecord;
+  private processBody?: Buffer;
+  private readonly threadBodies: Buffer[] = [];
+  private readonly areaBodies: Buffer[] = [];
+  private readonly areas: AreaRecord[] = [];
+  private ctx?: CheckpointContext;
+  private ready?: Promise<CheckpointContext>;
+
+  private file?: fsp.FileHandle;
+  private tempPath = '';
+  private filePos = 0;
+  private blocks = 0;
+  /** Output in stream order: each entry resolves to the bytes to append. */
+  private readonly output: Promise<Buffer[]>[] = [];
+  private writing?: Promise<void>;
+  private failed?: Error;
+
+  private current?: { pages: PagesRecord; buf: Buffer; fill: number; chunkStart: number };
+  private inflightBytes = 0;
+  private paused = false;
+  private readonly highWater: number;
+
+  constructor(private readonly pipeline: Pipeline, private readonly opts: ImageWriterOptions = {}) {
+    this.highWater = opts.highWater ?? 8 * CHUNK_SIZE * Math.max(1, pipeline.workers().size);
+    this.done = new Promise((res, rej) => {
+      this.resolveDone = res;
+      this.rejectDone = rej;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  // ---- RawStreamSink ----
+
+  record(type: number, body: Buffer): void {
+    if (this.failed) return;
+    try {
+      switch (type) {
+        case Rec.PROCESS:
+          if (this.process) throw new Error('second PROCESS record');
+          this.processBody = Buffer.from(body);
+          this.process = imageStage().process(body);
+          break;
+        case Rec.THREAD:
+          this.threadBodies.push(Buffer.from(body.subarray(0, RecSize.thread)));
+          break;
+        case Rec.AREA:
+          this.addArea(body);
+          break;
+        case Rec.ZERO:
+          this.zeroRange(parsePages(body));
+          break;
+        case Rec.END:
+          this.finish(Buffer.from(body));
+          break;
+        case Rec.ERROR:
+          throw new Error(`the process reported: ${body.toString('utf8').replace(/\0+$/, '')}`);
+        default:
+          break;
+      }
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  dataStart(pages: PagesRecord): void {
+    if (this.failed) return;
+    if (!this.process || this.areas.length !== this.process.nAreas) {
+      this.fail(new Error('DATA before the area list was complete'));
+      return;
+    }
+    this.checkRange(pages);
+    this.current = { pages, buf: Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, pages.length)), fill: 0, chunkStart: 0 };
+  }
+
+  data(bytes: Buffer): void {
+    const cur = this.current;
+    if (this.failed || !cur) return;
+    let src = bytes;
+    while (src.length) {
+      const n = Math.min(cur.buf.length - cur.fill, src.length);
+      src.copy(cur.buf, cur.fill, 0, n);
+      cur.fill += n;
+      src = src.subarray(n);
+      if (cur.fill === cur.buf.length) {
+        this.submitChunk(cur.pages.area, cur.pages.offset + BigInt(cur.chunkStart), cur.buf);
+        cur.chunkStart += cur.buf.length;
+        const left = cur.pages.length - cur.chunkStart;
+        cur.buf = left > 0 ? Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, left)) : Buffer.alloc(0);
+        cur.fill = 0;
+      }
+    }
+  }
+
+  dataEnd(): void {
+    this.current = undefined;
+  }
+
+  /** The input ended without an END record, or broke: the image is abandoned. */
+  abort(reason: string): void {
+    this.fail(new Error(reason));
+  }
+
+  // ---- internals ----
+
+  private addArea(body: Buffer): void {
+    if (!this.process) throw new Error('AREA before PROCESS');
+    const { area, consumed } = imageStage().area(body);
+    this.areas.push(area);
+    this.areaBodies.push(Buffer.from(body.subarray(0, align8(Math.max(consumed, 80)))));
+    if (this.areas.length === this.process.nAreas) this.begin();
+    else if (this.areas.length > this.process.nAreas) throw new Error('more AREA records than PROCESS announced');
+  }
+
+  private checkRange(p: PagesRecord): void {
+    const a = this.areas[p.area];
+    if (!a) throw new Error(`page record for unknown area ${p.area}`);
+    if (p.offset + BigInt(p.length) > a.end - a.start) throw new Error(`page record beyond the end of area ${p.area}`);
+  }
+
+  /** Everything about the process is known: settle names and codec, open the file, queue the sections. */
+  private begin(): void {
+    const process = this.process!;
+    const strings = processStrings(process);
+    const ckptDir = strings.ckptDir || this.opts.defaultCkptDir || strings.cwd || '.';
+    this.ready = (async () => {
+      const ctx: CheckpointContext = {
+        process,
+        strings,
+        threads: imageStage().threads(Buffer.concat(this.threadBodies)),
+        areas: this.areas,
+        codec: undefined as never,
+        ckptDir,
+        imagePath: '',
+        sections: new Map(),
+        meta: {},
+        stats: { chunks: 0, rawBytes: 0, storedBytes: 0, zeroChunks: 0, zeroPages: 0, filePages: 0, startedAt: Date.now() },
+      };
+      const wanted = strings.codec || this.opts.defaultCodec || '';
+      const codec = this.pipeline.hooks.selectCodec.call(wanted, ctx);
+      if (!codec) throw new Error(`no codec plugin provides "${wanted}"; install it and pass --plugin, or choose another with --codec`);
+      ctx.codec = codec;
+      ctx.imagePath = this.pipeline.hooks.imagePath.call(imagePathFor(ckptDir, strings.program, strings.workerId), ctx);
+      await this.pipeline.hooks.beforeCheckpoint.promise(ctx);
+      await fsp.mkdir(path.dirname(ctx.imagePath), { recursive: true });
+      this.tempPath = `${ctx.imagePath}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+      const file = await fsp.open(this.tempPath, 'wx', 0o600);
+      if (this.failed) {
+        await file.close();
+        await fsp.unlink(this.tempPath).catch(() => undefined);
+        throw this.failed;
+      }
+      this.file = file;
+      this.ctx = ctx;
+      return ctx;
+    })();
+    this.ready.catch((e) => this.fail(e));
+    const stage = imageStage();
+    const created = BigInt(Date.now()) * 1_000_000n;
+    this.emit([stage.encodeFileHeader(0, process.generation, created)]);
+    this.emitSection(BlockKind.PROCESS, this.processBody!);
+    this.emitSection(BlockKind.THREADS, Buffer.concat(this.threadBodies));
+    this.emitSection(BlockKind.AREAS, Buffer.concat(this.areaBodies));
+  }
+
+  private emitSection(kind: number, payload: Buffer): void {
+    this.blocks++;
+    this.emit([imageStage().encodeSection(kind, payload)]);
+  }
+
+  private emit(parts: Buffer[] | Promise<Buffer[]>): void {
+    this.output.push(Promise.resolve(parts));
+    this.pump();
+  }
+
+  private zeroRange(p: PagesRecord): void {
+    this.checkRange(p);
+    for (let done = 0; done < p.length; done += MAX_CHUNK_RAW) {
+      const len = Math.min(MAX_CHUNK_RAW, p.length - done);
+      this.blocks++;
+      this.emit([
+        imageStage().encodeBlockHeader({
+          kind: BlockKind.CHUNK, codec: 0, flags: BlockFlag.ZERO, area: p.area, rawLength: len,
+          offset: p.offset + BigInt(done), rawChecksum: 0n, storedChecksum: 0n, storedLength: 0,
+        }),
+      ]);
+      if (this.ctx) this.ctx.stats.zeroChunks++;
+    }
+  }
+
+  private submitChunk(area: number, offset: bigint, raw: Buffer): void {
+    // The raw buffer moves to a worker thread and is detached here: take its length first.
+    const rawLength = raw.length;
+    this.blocks++;
+    this.inflightBytes += rawLength;
+    this.pressure();
+    const work = (async (): Promise<Buffer[]> => {
+      const ctx = await this.ready!;
+      const chunk: ChunkWork = {
+        area, offset, rawLength, raw, stored: null, codecId: 0, rawChecksum: 0n, storedChecksum: 0n, flags: 0,
+      };
+      const out = await this.pipeline.hooks.encodeChunk.promise(chunk, ctx);
+      const payload = out.stored ?? out.raw!;
+      ctx.stats.chunks++;
+      ctx.stats.rawBytes += rawLength;
+      ctx.stats.storedBytes += payload.length;
+      const header = imageStage().encodeBlockHeader({
+        kind: BlockKind.CHUNK, codec: out.stored ? out.codecId : 0, flags: out.flags, area, rawLength,
+        offset, rawChecksum: out.rawChecksum, storedChecksum: out.stored ? out.storedChecksum : out.rawChecksum,
+        storedLength: payload.length,
+      });
+      const pad = align8(payload.length) - payload.length;
+      return pad ? [header, payload, Buffer.alloc(pad)] : [header, payload];
+    })();
+    work.finally(() => {
+      this.inflightBytes -= rawLength;
+      this.pressure();
+    }).catch(() => undefined);
+    this.emit(work);
+  }
+
+  private pressure(): void {
+    const over = this.inflightBytes > this.highWater;
+    if (over !== this.paused) {
+      this.paused = over;
+      this.opts.onPressure?.(over);
+    }
+  }
+
+  /** Appends queued output to the file in order, one write at a time. */
+  private pump(): void {
+    if (this.writing) return;
+    this.writing = (async () => {
+      while (this.output.length && !this.failed) {
+        const parts = await this.output.shift()!;
+        if (!this.file) await this.ready;
+        if (this.failed) break;
+        const n = parts.reduce((s, b) => s + b.length, 0);
+        await this.file!.writev(parts, this.filePos);
+        this.filePos += n;
+      }
+    })()
+      .catch((e) => this.fail(e))
+      .finally(() => {
+        this.writing = undefined;
+        if (this.output.length && !this.failed) this.pump();
+      });
+  }
+
+  private finish(endBody: Buffer): void {
+    (async () => {
+      if (!this.ready) throw new Error('END before the area list was complete');
+      const ctx = await this.ready;
+      while (this.output.length || this.writing) {
+        if (this.writing) await this.writing;
+        else this.pump();
+      }
+      if (this.failed) throw this.failed;
+      ctx.stats.zeroPages = Number(endBody.readBigUInt64LE(8));
+      ctx.stats.filePages = Number(endBody.readBigUInt64LE(16));
+      await this.pipeline.hooks.finishImage.promise(ctx);
+      const stage = imageStage();
+      const tail: Buffer[] = [];
+      for (const [name, bytes] of ctx.sections) {
+        const nameBuf = Buffer.from(name, 'utf8');
+        const head = Buffer.alloc(2);
+        head.writeUInt16LE(nameBuf.length);
+        tail.push(stage.encodeSection(BlockKind.PLUGIN, Buffer.concat([head, nameBuf, bytes])));
+      }
+      tail.push(stage.encodeSection(BlockKind.META, Buffer.from(JSON.stringify(this.meta(ctx)), 'utf8')));
+      tail.push(stage.encodeSection(BlockKind.END, endBody));
+      this.blocks += tail.length;
+      const size = this.filePos + tail.reduce((s, b) => s + b.length, 0) + 32;
+      tail.push(stage.encodeTrailer(this.blocks, size));
+      await this.file!.writev(tail, this.filePos);
+      this.filePos = size;
+      if (this.opts.fsync !== false) await this.file!.sync();
+      await this.file!.close();
+      this.file = undefined;
+      const image: WrittenImage = {
+        tempPath: this.tempPath,
+        finalPath: ctx.imagePath,
+        bytes: size,
+        workerId: ctx.strings.workerId,
+        generation: ctx.process.generation,
+        program: ctx.strings.program,
+        pid: ctx.process.pid,
+        host: ctx.strings.host,
+      };
+      await this.pipeline.hooks.afterCheckpoint.promise(ctx, image);
+      this.resolveDone(image);
+    })().catch((e) => this.fail(e));
+  }
+
+  private meta(ctx: CheckpointContext): Record<string, unknown> {
+    const s = ctx.strings;
+    return {
+      writer: WRITER_VERSION,
+      codec: ctx.codec.name,
+      codecs: { 0: 'stored', [ctx.codec.id]: ctx.codec.name },
+      generation: ctx.process.generation,
+      computation: s.computation,
+      workerId: s.workerId,
+      program: s.program,
+      exe: s.exe,
+      host: s.host,
+      pid: ctx.process.pid,
+      argv: s.argv,
+      cwd: s.cwd,
+      plugins: this.pipeline.plugins,
+      stats: {
+        chunks: ctx.stats.chunks,
+        zeroChunks: ctx.stats.zeroChunks,
+        rawBytes: ctx.stats.rawBytes,
+        storedBytes: ctx.stats.storedBytes,
+        zeroPages: ctx.stats.zeroPages,
+        filePages: ctx.stats.filePages,
+        writeMs: Date.now() - ctx.stats.startedAt,
+      },
+      ...ctx.meta,
+    };
+  }
+
+  private fail(e: Error): void {
+    if (this.failed) return;
+    this.failed = e;
+    this.current = undefined;
+    const file = this.file;
+    this.file = undefined;
+    (async () => {
+      await this.writing?.catch(() => undefined);
+      await file?.close().catch(() => undefined);
+      if (this.tempPath) await fsp.unlink(this.tempPath).catch(() => undefined);
+    })().finally(() => this.rejectDone(e));
+  }
+}

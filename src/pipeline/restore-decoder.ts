@@ -1,0 +1,136 @@
+// The restore decoder: reads a .dmtcp image through the pipeline and writes the raw process stream that mtcp_restart
+// consumes (PROCESS, RESTART, THREADs, AREAs, then DATA/ZERO in address order, END). Chunks are decoded in parallel
+// by the workers and written in order. dmtcp_restart runs it as a detached process feeding a pipe.
+import * as fs from 'node:fs';
+import { Rec, StreamTlv } from '../protocol/constants';
+import { BlockFlag } from './image-format';
+import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
+import { PluginError, type Pipeline } from './pipeline';
+import { pagesRecord, streamHeader, streamRecord, encodeTlvs } from './raw-stream';
+import type { ChunkWork, RestartContext } from './types';
+import { ChunkDecodeError } from '../plugins/compression';
+
+/** Opens an image and builds the restart context plugins see; runs checkArea so unusable images fail early. */
+export function openForRestart(pipeline: Pipeline, imagePath: string, restartInfo: Map<number, string>): { reader: ImageReader; ctx: RestartContext } {
+  const reader = ImageReader.open(imagePath);
+  const ctx: RestartContext = {
+    imagePath,
+    process: reader.process,
+    strings: reader.strings,
+    areas: reader.areas,
+    threads: reader.threads,
+    meta: reader.meta,
+    sections: reader.plugins,
+    restartInfo,
+  };
+  for (const area of reader.areas) {
+    const problem = pipeline.hooks.checkArea.call(area, ctx);
+    if (problem) {
+      reader.close();
+      throw new ImageError(imagePath, undefined, problem);
+    }
+  }
+  return { reader, ctx };
+}
+
+function writeAll(fd: number, bufs: Buffer[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.writev(fd, bufs, (err, written) => {
+      if (err) return reject(err);
+      const total = bufs.reduce((s, b) => s + b.length, 0);
+      if (written === total) return resolve();
+      // Short write on a pipe: finish the rest.
+      let skip = written;
+      const rest: Buffer[] = [];
+      for (const b of bufs) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        rest.push(b.subarray(skip));
+        skip = 0;
+      }
+      writeAll(fd, rest).then(resolve, reject);
+    });
+  });
+}
+
+/** Writes the restore stream for one image to `fd`. Throws ImageError (with offset) on a bad chunk. */
+export async function writeRestoreStream(
+  pipeline: Pipeline,
+  reader: ImageReader,
+  ctx: RestartContext,
+  fd: number,
+  onProgress?: (doneBytes: number, totalBytes: number) => void,
+): Promise<void> {
+  await pipeline.hooks.beforeRestart.promise(ctx);
+  const info = new Map<number, string | Buffer>();
+  for (const [tag, value] of ctx.restartInfo) info.set(tag, value);
+  info.set(StreamTlv.IMAGE_PATH, ctx.imagePath);
+  const head: Buffer[] = [streamHeader(), streamRecord(Rec.PROCESS, reader.processBody), streamRecord(Rec.RESTART, encodeTlvs(info))];
+  for (let off = 0; off + 32 <= reader.threadsBody.length; off += 32) head.push(streamRecord(Rec.THREAD, reader.threadsBody.subarray(off, off + 32)));
+  for (const a of reader.areas) head.push(streamRecord(Rec.AREA, a.raw));
+  await writeAll(fd, head);
+
+  const total = reader.chunks.reduce((s, c) => s + c.header.rawLength, 0);
+  let done = 0;
+  const window = Math.max(2, pipeline.workers().size * 3);
+  const queue: { chunk: ChunkEntry; work: Promise<ChunkWork | null> }[] = [];
+  let next = 0;
+  const submit = () => {
+    while (queue.length < window && next < reader.chunks.length) {
+      const chunk = reader.chunks[next++];
+      queue.push({ chunk, work: decodeOne(pipeline, reader, ctx, chunk) });
+    }
+  };
+  submit();
+  while (queue.length) {
+    const { chunk, work } = queue.shift()!;
+    const out = await work;
+    submit();
+    const h = chunk.header;
+    if (out === null) {
+      await writeAll(fd, [pagesRecord(Rec.ZERO, h.area, h.offset, h.rawLength)]);
+    } else {
+      await writeAll(fd, [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), out.raw!]);
+    }
+    done += h.rawLength;
+    onProgress?.(done, total);
+  }
+  await writeAll(fd, [streamRecord(Rec.END, reader.endBody)]);
+  await pipeline.hooks.afterRestart.promise(ctx);
+}
+
+async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry): Promise<ChunkWork | null> {
+  const h = c.header;
+  if (h.flags & BlockFlag.ZERO) return null;
+  if (h.flags & BlockFlag.PARENT) throw new ImageError(reader.path, c.at, 'chunk refers to a parent image; incremental images need the parent chain');
+  const work: ChunkWork = {
+    area: h.area,
+    offset: h.offset,
+    rawLength: h.rawLength,
+    raw: null,
+    stored: reader.chunkPayload(c),
+    codecId: h.codec,
+    rawChecksum: h.rawChecksum,
+    storedChecksum: h.storedChecksum,
+    flags: h.flags,
+  };
+  if (work.stored!.length !== h.storedLength) {
+    throw new ImageError(reader.path, reader.size, `truncated: chunk at offset ${c.at} needs ${h.storedLength} payload bytes`);
+  }
+  try {
+    const out = await pipeline.hooks.decodeChunk.promise(work, ctx);
+    if (!out.raw || out.raw.length !== h.rawLength) throw new ChunkDecodeError('no stage decoded the chunk', 'internal');
+    return out;
+  } catch (e) {
+    const cause = e instanceof PluginError ? (e.cause as Error) : (e as Error);
+    if (cause instanceof ChunkDecodeError && cause.kind === 'codec') throw new ImageError(reader.path, undefined, cause.message);
+    throw new ImageError(reader.path, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`);
+  }
+}
+
+/** The failure as the restorer will print it: the first line only. */
+export function errorRecord(message: string): Buffer {
+  return streamRecord(Rec.ERROR, Buffer.from(message.split('\n')[0], 'utf8'));
+}

@@ -1,0 +1,109 @@
+// The values that flow through the pipeline's hooks at checkpoint, commit and restart.
+import type { AreaRecord, ProcessRecord, ThreadRecord } from './wasm/image-module';
+
+/** A codec as the pipeline knows it; `module` is loaded by worker threads to do the work. */
+export interface CodecDescriptor {
+  readonly name: string;
+  /** Written into every chunk's header: 0 stored, 1 dlz, 2 deflate, 16..255 third-party plugins. */
+  readonly id: number;
+  /** Absolute path of a CommonJS module exporting `createCodec(options): CodecImpl` (see src/pipeline/codec.ts). */
+  readonly module: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  /** The npm package or plugin file that provides it, named in "not installed" errors. */
+  readonly provider: string;
+}
+
+/** Everything known about one process's stream while its image is written. */
+export interface CheckpointContext {
+  readonly process: ProcessRecord;
+  readonly strings: ProcessStrings;
+  threads: ThreadRecord[];
+  areas: AreaRecord[];
+  codec: CodecDescriptor;
+  /** Directory and final path of the image; the unique-filenames plugin changes the name. */
+  ckptDir: string;
+  imagePath: string;
+  /** Plugin sections to add to the image (name -> bytes). */
+  readonly sections: Map<string, Buffer>;
+  /** Extra fields for the image's META block. */
+  readonly meta: Record<string, unknown>;
+  readonly stats: CheckpointStats;
+}
+
+export interface ProcessStrings {
+  host: string;
+  program: string;
+  argv: string[];
+  cwd: string;
+  exe: string;
+  workerId: string;
+  computation: string;
+  codec: string;
+  unique: boolean;
+  ckptDir: string;
+  originPid: number;
+}
+
+export interface CheckpointStats {
+  chunks: number;
+  rawBytes: number;
+  storedBytes: number;
+  zeroChunks: number;
+  /** Pages the process reported as zero (not sent) and as left to their file. */
+  zeroPages: number;
+  filePages: number;
+  startedAt: number;
+}
+
+/** One range of page contents on its way into (or out of) an image. */
+export interface ChunkWork {
+  readonly area: number;
+  readonly offset: bigint;
+  readonly rawLength: number;
+  /** Decoded bytes (checkpoint: input; restart: output). */
+  raw: Buffer | null;
+  /** Encoded bytes as stored in the image, and the codec id that encoded them (0 = stored as is). */
+  stored: Buffer | null;
+  codecId: number;
+  rawChecksum: bigint;
+  storedChecksum: bigint;
+  flags: number;
+}
+
+/** The result of writing one image, before the coordinator commits it. */
+export interface WrittenImage {
+  readonly tempPath: string;
+  readonly finalPath: string;
+  readonly bytes: number;
+  readonly workerId: string;
+  readonly generation: number;
+  readonly program: string;
+  readonly pid: number;
+  readonly host: string;
+}
+
+/** A whole checkpoint generation that every process finished; the coordinator makes it durable. */
+export interface CommitContext {
+  readonly generation: number;
+  readonly computation: string;
+  readonly images: WrittenImage[];
+  /** Where dmtcp_restart_script.sh goes. */
+  readonly scriptDir: string;
+  readonly coordinator: { host: string; port: number };
+  /** Filled by plugins: the restart script's path once written. */
+  restartScript?: string;
+}
+
+/** One image being restarted. */
+export interface RestartContext {
+  readonly imagePath: string;
+  readonly process: ProcessRecord;
+  readonly strings: ProcessStrings;
+  readonly areas: AreaRecord[];
+  readonly threads: ThreadRecord[];
+  readonly meta: Record<string, unknown>;
+  /** Plugin sections found in the image (name -> bytes). */
+  readonly sections: Map<string, Buffer>;
+  /** What the restarted process is told (RESTART record): coordinator, directories, image path. */
+  readonly restartInfo: Map<number, string>;
+}
