@@ -47,6 +47,13 @@ export function allEqual(ptr: usize, len: usize, value: u8): bool {
 export function matchLength(a: usize, b: usize, limit: usize): u32 {
   const start = a;
   if (ASC_FEATURE_SIMD) {
+    // Most matches are short: settle them with one scalar word before going 16 bytes at a time.
+    if (a + 8 <= limit) {
+      const diff = load<u64>(a) ^ load<u64>(b);
+      if (diff != 0) return <u32>(ctz<u64>(diff) >> 3);
+      a += 8;
+      b += 8;
+    }
     while (a + 16 <= limit) {
       const equal = i8x16.bitmask(i8x16.eq(v128.load(a), v128.load(b)));
       if (equal != 0xffff) return <u32>(a - start) + ctz<u32>(~equal);

@@ -7,7 +7,7 @@ import {
 } from './format';
 import {
   HASH_TABLE, HASH_LOG_MAX, LIT_BUF, SEQ_BUF, SEQ_RECORD, BYTE_HIST, TOKEN_HIST, OFFSET_HIST,
-  LIT_CODES, TOKEN_CODES, OFFSET_CODES, LIT_LENS, TOKEN_LENS, OFFSET_LENS, TOKEN_INFO,
+  LIT_CODES, TOKEN_CODES, OFFSET_CODES, LIT_LENS, TOKEN_LENS, OFFSET_LENS, TOKEN_INFO, OFFSET_INFO,
 } from './layout';
 import { allEqual, matchLength, wildCopy } from './bytes';
 import { classifySegments, segmentIsRandom, PROBE_SEGMENT } from './probe';
@@ -34,7 +34,10 @@ const SKIP_STRENGTH: u32 = 8;
 // ---- State of the current dlzCompress call ----
 let srcBase: usize = 0; // match positions in the hash table are relative to this
 let srcEnd: usize = 0;
-let hashShift: u64 = 0;
+let hashShift: u64 = 0; // 64 - hash log: the slot index is the top bits of the hash
+let tagShift: u64 = 0; // the tag is taken from the hash bits just below the index
+let positionBits: u32 = 0; // low bits of a table entry holding the position; the rest is the tag
+let positionMask: u32 = 0;
 let rep0: u32 = INITIAL_REP0;
 let rep1: u32 = INITIAL_REP1;
 let rep2: u32 = INITIAL_REP2;
@@ -51,6 +54,9 @@ function startFrame(src: usize, srcLen: u32): void {
   const log = 32 - clz<u32>(srcLen - 1);
   const hashLog = min<u32>(HASH_LOG_MAX, max<u32>(10, log > 2 ? log - 2 : 0));
   hashShift = 64 - <u64>hashLog;
+  positionBits = max<u32>(1, log);
+  positionMask = <u32>((<u64>1 << positionBits) - 1);
+  tagShift = hashShift - <u64>(32 - positionBits);
   memory.fill(HASH_TABLE, 0, (<usize>4) << hashLog);
   rep0 = INITIAL_REP0;
   rep1 = INITIAL_REP1;
@@ -66,14 +72,33 @@ function startBlock(): void {
   memory.fill(OFFSET_HIST, 0, OFFSET_ALPHABET * 4);
 }
 
+/*
+ * Hash-table entries hold a position (relative to srcBase) in their low positionBits bits and,
+ * above it, a tag made of more bits of the position's hash. A probe whose tag differs cannot be a
+ * match, so the candidate's bytes (usually a cache miss) are only read when the tags agree.
+ */
+
+/** The multiplicative hash of the SEARCH_BYTES bytes at the bottom of `word`. */
 @inline
-function hashSlot(word: u64): usize {
-  return HASH_TABLE + (<usize>(((word << SEARCH_SHIFT) * HASH_MULTIPLIER) >> hashShift) << 2);
+function hashOf(word: u64): u64 {
+  return (word << SEARCH_SHIFT) * HASH_MULTIPLIER;
+}
+
+@inline
+function slotOf(hash: u64): usize {
+  return HASH_TABLE + (<usize>(hash >> hashShift) << 2);
+}
+
+/** The tag bits of an entry (positions left as zero). */
+@inline
+function tagOf(hash: u64): u32 {
+  return <u32>(hash >> tagShift) << positionBits;
 }
 
 @inline
 function insertPosition(at: usize): void {
-  store<u32>(hashSlot(load<u64>(at)), <u32>(at - srcBase));
+  const hash = hashOf(load<u64>(at));
+  store<u32>(slotOf(hash), tagOf(hash) | <u32>(at - srcBase));
 }
 
 /** Appends `len` literal bytes from `from` to LIT_BUF. */
@@ -91,6 +116,7 @@ function copyLiterals(from: usize, len: u32): void {
  * Records one sequence: the literals [litStart, matchStart) followed by a match of `matchLen`
  * bytes at distance `offset`. Updates the repeat-offset history exactly as the decoder will.
  */
+@inline
 function emitSequence(litStart: usize, matchStart: usize, matchLen: u32, offset: u32): void {
   const litLen = <u32>(matchStart - litStart);
   copyLiterals(litStart, litLen);
@@ -130,26 +156,41 @@ function emitSequence(litStart: usize, matchStart: usize, matchLen: u32, offset:
  * Greedy single-probe parse of [start, end) (level 1). Each position is checked first for a
  * repeat of the last offset one byte ahead, then against the hash table; after a match, two
  * positions inside it are indexed and an immediate repeat of the previous offset is tried.
+ * The next position's hash-table entry is loaded before the current position is checked, so its
+ * cache miss overlaps the checks.
  */
 function parseFast(start: usize, end: usize): void {
   const base = srcBase;
+  const mask = positionMask;
   let anchor = start;
   let ip = start == base ? start + 1 : start;
   const ilimit = end - 8;
-  while (end - start >= 16 && ip < ilimit) {
-    const word = load<u64>(ip);
-    const slot = hashSlot(word);
-    let candidate = base + <usize>load<u32>(slot);
-    store<u32>(slot, <u32>(ip - base));
-    const next = ip + 1;
+  if (end - start < 16 || ip >= ilimit) {
+    copyLiterals(anchor, <u32>(end - anchor));
+    return;
+  }
+  let word = load<u64>(ip);
+  let hash = hashOf(word);
+  let entry = load<u32>(slotOf(hash));
+  for (;;) {
+    const tag = tagOf(hash);
+    store<u32>(slotOf(hash), tag | <u32>(ip - base));
+    const next = ip + 1 + ((ip - anchor) >> SKIP_STRENGTH);
+    const nextReadable = next < ilimit;
+    const nextWord = nextReadable ? load<u64>(next) : 0;
+    const nextHash = hashOf(nextWord);
+    const nextEntry = load<u32>(slotOf(nextHash));
+
+    const after = ip + 1;
     const r0 = <usize>rep0;
     let matchStart: usize;
     let len: u32;
-    if (r0 <= next - base && load<u32>(next) == load<u32>(next - r0)) {
-      matchStart = next;
-      len = MIN_MATCH + matchLength(next + MIN_MATCH, next + MIN_MATCH - r0, end);
+    let candidate = base + <usize>(entry & mask);
+    if (r0 <= after - base && load<u32>(after) == load<u32>(after - r0)) {
+      matchStart = after;
+      len = MIN_MATCH + matchLength(after + MIN_MATCH, after + MIN_MATCH - r0, end);
       emitSequence(anchor, matchStart, len, <u32>r0);
-    } else if (candidate < ip && ((load<u64>(candidate) ^ word) & SEARCH_MASK) == 0) {
+    } else if ((entry & ~mask) == tag && candidate < ip && ((load<u64>(candidate) ^ word) & SEARCH_MASK) == 0) {
       matchStart = ip;
       len = SEARCH_BYTES + matchLength(ip + SEARCH_BYTES, candidate + SEARCH_BYTES, end);
       while (matchStart > anchor && candidate > base && load<u8>(matchStart - 1) == load<u8>(candidate - 1)) {
@@ -159,7 +200,11 @@ function parseFast(start: usize, end: usize): void {
       }
       emitSequence(anchor, matchStart, len, <u32>(matchStart - candidate));
     } else {
-      ip += 1 + ((ip - anchor) >> SKIP_STRENGTH);
+      if (!nextReadable) break;
+      ip = next;
+      word = nextWord;
+      hash = nextHash;
+      entry = nextEntry;
       continue;
     }
     ip = matchStart + len;
@@ -177,6 +222,10 @@ function parseFast(start: usize, end: usize): void {
       ip += len;
       anchor = ip;
     }
+    if (ip >= ilimit) break;
+    word = load<u64>(ip);
+    hash = hashOf(word);
+    entry = load<u32>(slotOf(hash));
   }
   copyLiterals(anchor, <u32>(end - anchor));
 }
@@ -250,71 +299,57 @@ function encodeStream(src: usize, count: u32, codes: usize, out: usize): usize {
   return out;
 }
 
-/** Appends bits to an LSB-first bitstream; flush() after at most 56 - 7 bits. */
-let acc: u64 = 0;
-let accBits: u32 = 0;
-let accOut: usize = 0;
-
-@inline
-function putBits(value: u32, count: u32): void {
-  acc |= <u64>value << <u64>accBits;
-  accBits += count;
-}
-
-@inline
-function flushBits(): void {
-  store<u64>(accOut, acc);
-  const bytes = accBits >> 3;
-  accOut += bytes;
-  acc >>= <u64>(bytes << 3);
-  accBits &= 7;
-}
-
-/** Starts a bitstream at `out`. */
-function beginBits(out: usize): void {
-  acc = 0;
-  accBits = 0;
-  accOut = out;
-}
-
-/** Pads the bitstream to a byte boundary; returns its end. */
-function endBits(): usize {
-  if (accBits != 0) {
-    store<u8>(accOut, <u8>acc);
-    accOut++;
-  }
-  return accOut;
-}
+/*
+ * Bitstreams are written least significant bit first through a 64-bit accumulator kept in locals:
+ * codes are OR-ed in above the pending bits, then whole bytes are flushed with one 8-byte store
+ * (the bytes past the pending ones are overwritten later). Between flushes at most 56 - 7 bits
+ * may be added.
+ */
 
 /** Bitstream A: per sequence the token code, then literal-length and match-length extra bits. */
 function encodeTokens(out: usize): usize {
-  beginBits(out);
+  let acc: u64 = 0;
+  let bits: u32 = 0;
   for (let record = SEQ_BUF; record < seqWrite; record += SEQ_RECORD) {
     const token = <usize>(load<u32>(record, 12) & 0xff);
     const tokenCode = load<u32>(TOKEN_CODES + (token << 2));
     const info = TOKEN_INFO + (token << 4);
-    putBits(tokenCode & 0xffff, tokenCode >>> 16);
-    putBits(load<u32>(record) - load<u32>(info), popcnt<u32>(load<u32>(info, 4)));
-    putBits(load<u32>(record, 4) - load<u32>(info, 8), popcnt<u32>(load<u32>(info, 12)));
-    flushBits();
+    acc |= <u64>(tokenCode & 0xffff) << <u64>bits;
+    bits += tokenCode >>> 16;
+    acc |= <u64>(load<u32>(record) - load<u32>(info)) << <u64>bits;
+    bits += popcnt<u32>(load<u32>(info, 4));
+    acc |= <u64>(load<u32>(record, 4) - load<u32>(info, 8)) << <u64>bits;
+    bits += popcnt<u32>(load<u32>(info, 12));
+    store<u64>(out, acc);
+    out += bits >> 3;
+    acc >>= <u64>(bits & ~7);
+    bits &= 7;
   }
-  return endBits();
+  if (bits != 0) store<u8>(out++, <u8>acc);
+  return out;
 }
 
 /** Bitstream B: per sequence the offset code, then (explicit offsets only) floor(log2) extra bits. */
 function encodeOffsets(out: usize): usize {
-  beginBits(out);
+  let acc: u64 = 0;
+  let bits: u32 = 0;
   for (let record = SEQ_BUF; record < seqWrite; record += SEQ_RECORD) {
     const offCode = load<u32>(record, 12) >> 8;
     const entry = load<u32>(OFFSET_CODES + (<usize>offCode << 2));
-    putBits(entry & 0xffff, entry >>> 16);
-    if (offCode >= OFFSET_REPEATS) {
-      const extra = offCode - OFFSET_REPEATS;
-      putBits(load<u32>(record, 8) - ((<u32>1) << extra), extra);
-    }
-    flushBits();
+    acc |= <u64>(entry & 0xffff) << <u64>bits;
+    bits += entry >>> 16;
+    // OFFSET_INFO holds base and mask 0 for repeat codes, so they add no extra bits.
+    const info = OFFSET_INFO + (<usize>offCode << 4);
+    const mask = load<u32>(info, 4);
+    acc |= <u64>((load<u32>(record, 8) - load<u32>(info)) & mask) << <u64>bits;
+    bits += popcnt<u32>(mask);
+    store<u64>(out, acc);
+    out += bits >> 3;
+    acc >>= <u64>(bits & ~7);
+    bits &= 7;
   }
-  return endBits();
+  if (bits != 0) store<u8>(out++, <u8>acc);
+  return out;
 }
 
 /** Writes the literal section in `mode` (tables must already be built); returns its end. */
@@ -422,7 +457,7 @@ function writeRawBlock(out: usize, from: usize, len: u32, outLimit: usize): usiz
 }
 
 /** Writes the block for [start, end) as RLE, compressed or raw, whichever is smallest. */
-function writeBlock(out: usize, start: usize, end: usize, outLimit: usize, hardEnd: usize, level: i32): usize {
+function writeBlock(out: usize, start: usize, end: usize, outLimit: usize, hardEnd: usize): usize {
   const rawSize = <u32>(end - start);
   const first = load<u8>(start);
   if (allEqual(start, rawSize, first)) {
@@ -448,7 +483,8 @@ function writeBlock(out: usize, start: usize, end: usize, outLimit: usize, hardE
 /**
  * Compresses [src, src + srcLen) into [dst, dst + dstCap). Returns the frame length, or 0 when
  * the input should be stored raw: empty, too large, judged random by the probe, or not at least
- * max(1, srcLen / 64) bytes smaller once compressed.
+ * max(1, srcLen / 64) bytes smaller once compressed. `level` is accepted for compatibility; every
+ * level currently uses the level-1 parse.
  */
 export function compress(src: usize, srcLen: u32, dst: usize, dstCap: u32, level: i32): u32 {
   if (srcLen == 0 || srcLen > MAX_INPUT) return 0;
@@ -471,7 +507,7 @@ export function compress(src: usize, srcLen: u32, dst: usize, dstCap: u32, level
     } while (end < srcLen && end - at < BLOCK_MAX && segmentIsRandom(end) == random);
     out = random
       ? writeRawBlock(out, src + at, end - at, outLimit)
-      : writeBlock(out, src + at, src + end, outLimit, hardEnd, level);
+      : writeBlock(out, src + at, src + end, outLimit, hardEnd);
     if (out == 0) return 0;
     at = end;
   }

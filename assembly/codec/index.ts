@@ -91,7 +91,8 @@ export function dlzBound(len: u32): u32 {
 
 /**
  * Compresses [src, src + srcLen) to dst. Returns the frame length, or 0 meaning "store raw"
- * (incompressible, empty, larger than maxInput(), or saving less than 1/64). Levels: 1 (default).
+ * (incompressible, empty, larger than maxInput(), or saving less than 1/64). `level` is accepted
+ * for compatibility; all levels currently behave like level 1.
  */
 export function dlzCompress(src: usize, srcLen: u32, dst: usize, dstCap: u32, level: i32): u32 {
   return compress(src, srcLen, dst, dstCap, level);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,7 +210,45 @@ Napi::Value SetPipeSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, got);
 }
 
+// Copies between our buffer and another process's memory, completing short transfers. Returns 0 or an errno.
+int VmCopy(bool write, pid_t pid, uint64_t remote, uint8_t* local, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    struct iovec l = { local + done, len - done };
+    struct iovec r = { reinterpret_cast<void*>(remote + done), len - done };
+    ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EFAULT;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// processVm(write, pid, remoteAddress, buffer): copies buffer.length bytes from (read) or to (write) the other
+// process's address remoteAddress. Runs in the calling thread (the pipeline calls it from its workers).
+Napi::Value ProcessVm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsBoolean() || !info[1].IsNumber() || !info[2].IsBigInt() || !info[3].IsTypedArray()) {
+    return ThrowType(env, "expected (write: boolean, pid: number, remoteAddress: bigint, buffer: Uint8Array)");
+  }
+  bool write = info[0].As<Napi::Boolean>().Value();
+  pid_t pid = info[1].As<Napi::Number>().Int32Value();
+  bool lossless = false;
+  uint64_t remote = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) return ThrowType(env, "remoteAddress must fit in 64 bits");
+  Napi::TypedArray ta = info[3].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "buffer must be a Uint8Array");
+  Napi::Uint8Array buf = ta.As<Napi::Uint8Array>();
+  int err = VmCopy(write, pid, remote, buf.Data(), buf.ByteLength());
+  if (err) return ThrowErrno(env, write ? "process_vm_writev" : "process_vm_readv", err);
+  return Napi::Number::New(env, static_cast<double>(buf.ByteLength()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("processVm", Napi::Function::New(env, ProcessVm));
   exports.Set("execve", Napi::Function::New(env, Execve));
   exports.Set("spawnDetached", Napi::Function::New(env, SpawnDetached));
   exports.Set("pipe", Napi::Function::New(env, Pipe));

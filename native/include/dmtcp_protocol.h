@@ -59,6 +59,7 @@ enum dmtcp_tag {
   DMTCP_TAG_PROTOCOL_VERSION = 22,             /* u32: sender's version, also inside REJECT */
   DMTCP_TAG_VPID = 23,                         /* u32: pid as the program sees it */
   DMTCP_TAG_ELAPSED_US = 24,                   /* u64 */
+  DMTCP_TAG_SERVICE_PID = 25,                  /* u32: pid of the image service, allowed to read us (PR_SET_PTRACER) */
 };
 
 #endif

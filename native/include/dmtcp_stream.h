@@ -28,6 +28,7 @@ struct dmtcp_stream_header {
 };
 
 #define DMTCP_STREAM_F_PUSH 1          /* page contents follow DATA records inline */
+#define DMTCP_STREAM_F_NEGOTIATE 2     /* the writer answers DMTCP_MODE_* after the last AREA record */
 
 enum dmtcp_rec_type {
   DMTCP_REC_PROCESS = 1,               /* struct dmtcp_rec_process, then TLV strings */
@@ -38,7 +39,14 @@ enum dmtcp_rec_type {
   DMTCP_REC_END = 6,                   /* struct dmtcp_rec_end */
   DMTCP_REC_ERROR = 7,                 /* UTF-8 message: the producer failed; the reader reports it and stops */
   DMTCP_REC_RESTART = 8,               /* restart direction only: opaque TLV blob handed to the library's restart entry */
+  DMTCP_REC_PULL = 9,                  /* struct dmtcp_rec_pages: the reader copies these pages itself (process_vm_readv) */
 };
+
+/* Transfer negotiation (checkpoint direction): after the last AREA record the writer answers one byte on the same
+ * socket. DMTCP_MODE_PULL: it can read this process's memory, so page runs are sent as PULL records and the process
+ * stays frozen until the writer's verdict; DMTCP_MODE_PUSH: page contents follow DATA records inline. */
+#define DMTCP_MODE_PULL 'P'
+#define DMTCP_MODE_PUSH 'S'
 
 struct dmtcp_rec {
   uint32_t type;

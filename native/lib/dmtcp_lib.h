@@ -134,7 +134,7 @@ void out_tlv_str(uint8_t *buf, size_t cap, size_t *used, uint16_t tag, const cha
 
 /* ---- memory.c: the address space, area by area ---- */
 
-int memory_write_stream(struct stream_out *o, char *err, size_t errcap) DMTCP_HIDDEN;
+int memory_write_stream(struct stream_out *o, int negotiable, char *err, size_t errcap) DMTCP_HIDDEN;
 void memory_reserve_restorer_hole(void) DMTCP_HIDDEN;
 extern int g_hole_reserved DMTCP_HIDDEN;
 

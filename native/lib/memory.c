@@ -243,14 +243,16 @@ static int page_is_zero(const void *page)
   return acc == 0;
 }
 
+static int pull_mode;                          /* the writer reads page runs itself (DMTCP_MODE_PULL) */
+
 static void emit_pages(struct stream_out *o, uint32_t type, uint32_t idx, uint64_t off, uint64_t len)
 {
   struct dmtcp_rec_pages pg = { idx, 0, off, len };
+  /* Areas we had to open for reading stay unreadable to another process: their pages travel inline. */
+  if (type == DMTCP_REC_DATA && pull_mode && (areas[idx].rec.prot & PROT_READ)) type = DMTCP_REC_PULL;
   out_record(o, type, &pg, sizeof pg);
-  if (type == DMTCP_REC_DATA) {
-    out_bytes(o, (const void *)(areas[idx].rec.start + off), len);
-    totals.data_bytes += len;
-  }
+  if (type == DMTCP_REC_DATA) out_bytes(o, (const void *)(areas[idx].rec.start + off), len);
+  if (type != DMTCP_REC_ZERO) totals.data_bytes += len;
 }
 
 /* Streams the chosen pages of one area, coalescing consecutive non-zero pages into DATA records. */
@@ -383,7 +385,17 @@ static void write_area_records(struct stream_out *o)
   }
 }
 
-int memory_write_stream(struct stream_out *o, char *err, size_t errcap)
+/* Sends what is written so far and reads the writer's one-byte transfer mode. */
+static int negotiate(struct stream_out *o)
+{
+  out_flush(o);
+  if (o->err) return 0;
+  char mode = 0;
+  if (d_read_all(o->fd, &mode, 1) < 0) return 0;
+  return mode == DMTCP_MODE_PULL;
+}
+
+int memory_write_stream(struct stream_out *o, int negotiable, char *err, size_t errcap)
 {
   uint32_t vdso_hash;
   if (read_maps(err, errcap) < 0 || parse_maps(err, errcap, &vdso_hash) < 0) return -1;
@@ -395,11 +407,12 @@ int memory_write_stream(struct stream_out *o, char *err, size_t errcap)
   h.header_size = sizeof h;
   h.page_size = DMTCP_PAGE_SIZE;
   h.arch = 62;
-  h.flags = DMTCP_STREAM_F_PUSH;
+  h.flags = DMTCP_STREAM_F_PUSH | (negotiable ? DMTCP_STREAM_F_NEGOTIATE : 0);
   out_bytes(o, &h, sizeof h);
   write_process_record(o, vdso_hash);
   write_thread_records(o);
   write_area_records(o);
+  pull_mode = negotiable ? negotiate(o) : 0;
 
   long pagemap_fd = d_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
   if (pagemap_fd < 0) dlog("cannot open /proc/self/pagemap (%ld); storing every page", pagemap_fd);

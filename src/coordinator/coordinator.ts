@@ -274,7 +274,7 @@ export class Coordinator {
     const fields = () => {
       const w = new FieldWriter().str(Tag.STATE, state).u32(Tag.GENERATION, r.generation);
       if (state === 'CHECKPOINTED') {
-        w.str(Tag.STREAM_SOCKET, this.images!.socketPath);
+        w.str(Tag.STREAM_SOCKET, this.images!.socketPath).u32(Tag.SERVICE_PID, process.pid);
         if (this.opts.ckptDir) w.str(Tag.CKPT_DIR, this.opts.ckptDir);
       }
       return w;
@@ -331,7 +331,8 @@ export class Coordinator {
     } finally {
       this.advancing = false;
     }
-    if (this.round === r && r.reached.size >= r.participants.size && r.participants.size > 0) void this.advance();
+    // Everyone (possibly no one, when every process was lost) may already be past the barrier just announced.
+    if (this.round === r && r.reached.size >= r.participants.size) void this.advance();
   }
 
   /** All processes are past CHECKPOINTED: make the generation durable, or drop it if anything failed. */
@@ -442,6 +443,7 @@ export class Coordinator {
     return {
       host: os.hostname(),
       port: this.port,
+      pid: process.pid,
       computation: this.computation,
       generation: this.generation,
       state: r ? (r.kind === 'checkpoint' ? 'CHECKPOINTING' : 'RESTARTING') : this.restarting ? 'RESTARTING' : this.workers.length ? 'RUNNING' : 'IDLE',
@@ -497,6 +499,7 @@ export class Coordinator {
 export interface CoordinatorStatus {
   host: string;
   port: number;
+  pid: number;
   computation: string;
   generation: number;
   state: 'IDLE' | 'RUNNING' | 'CHECKPOINTING' | 'RESTARTING';

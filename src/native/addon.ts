@@ -8,6 +8,7 @@ interface AddonExports {
   pipe(): [number, number];
   setCloexec(fd: number, on: boolean): void;
   setPipeSize(fd: number, bytes: number): number;
+  processVm(write: boolean, pid: number, remote: bigint, buffer: Uint8Array): number;
 }
 
 let addon: AddonExports | undefined;
@@ -55,4 +56,14 @@ export function setCloexec(fd: number, on: boolean): void {
 
 export function setPipeSize(fd: number, bytes: number): number {
   return load().setPipeSize(fd, bytes);
+}
+
+/** Copies buffer.length bytes of process `pid`'s memory at `remote` into `buffer` (same user, ptrace-readable). */
+export function processVmRead(pid: number, remote: bigint, buffer: Uint8Array): void {
+  load().processVm(false, pid, remote, buffer);
+}
+
+/** Copies `buffer` into process `pid`'s memory at `remote`. */
+export function processVmWrite(pid: number, remote: bigint, buffer: Uint8Array): void {
+  load().processVm(true, pid, remote, buffer);
 }

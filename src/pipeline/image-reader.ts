@@ -14,6 +14,7 @@ import {
 } from './wasm/image-module';
 import { processStrings } from './process-info';
 import type { ProcessStrings } from './types';
+import type { BufferPool } from './buffer-pool';
 
 /** Anything wrong with an image file: the message is one line naming the file, the offset and the expectation. */
 export class ImageError extends Error {
@@ -127,6 +128,9 @@ export class ImageReader {
     const end = trailerError ? this.size : trailerAt;
     let blocks = 0;
     while (at < end) {
+      if (trailerError && at + TRAILER_SIZE < this.size && this.read(at, 8).toString('latin1') === 'DMTCPEND') {
+        throw new ImageError(this.path, at, `the trailer is here, followed by ${this.size - at - TRAILER_SIZE} unexpected bytes (data appended to the image?)`);
+      }
       if (end - at < BLOCK_HEADER_SIZE) {
         if (trailerError) this.truncatedAt(at, BLOCK_HEADER_SIZE);
         throw new ImageError(this.path, at, `${end - at} stray bytes before the trailer`);
@@ -235,9 +239,18 @@ export class ImageReader {
     }
   }
 
-  /** The stored payload of a chunk, read from the file. */
-  chunkPayload(c: ChunkEntry): Buffer {
-    return this.read(c.at + BLOCK_HEADER_SIZE, c.header.storedLength);
+  /** The stored payload of a chunk, read from the file (into a pooled buffer when one is given and large enough). */
+  chunkPayload(c: ChunkEntry, pool?: BufferPool): Buffer {
+    const len = c.header.storedLength;
+    if (!pool || len > pool.size) return this.read(c.at + BLOCK_HEADER_SIZE, len);
+    const buf = Buffer.from(pool.take(), 0, len);
+    let got = 0;
+    while (got < len) {
+      const n = fs.readSync(this.fd, buf, got, len - got, c.at + BLOCK_HEADER_SIZE + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === len ? buf : buf.subarray(0, got);
   }
 
   /** Codec names by id, from META (the writer records every codec it used). */

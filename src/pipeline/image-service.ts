@@ -4,7 +4,10 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { MODE_PULL, MODE_PUSH, PROT_READ, Backing } from '../protocol/constants';
+import { processVmRead } from '../native/addon';
 import { RawStreamReader } from './raw-stream';
+import type { AreaRecord } from './wasm/image-module';
 import { ImageWriter, type ImageWriterOptions } from './image-writer';
 import type { Pipeline } from './pipeline';
 import type { CommitContext, WrittenImage } from './types';
@@ -44,6 +47,7 @@ export class ImageService {
     const writer = new ImageWriter(this.pipeline, {
       ...this.opts,
       onPressure: (pause) => (pause ? sock.pause() : sock.resume()),
+      onNegotiate: (pid, areas) => sock.write(Buffer.from([this.canRead(pid, areas) ? MODE_PULL : MODE_PUSH])),
     });
     this.active.add(writer);
     const reader = new RawStreamReader(writer);
@@ -77,6 +81,20 @@ export class ImageService {
     ).finally(() => this.active.delete(writer));
   }
 
+  /** Whether this process may read the checkpointing process's memory directly (same user, ptrace allowed, and the
+   *  DMTCP_PULL switch not turned off): tried on one page of a readable area. */
+  private canRead(pid: number, areas: AreaRecord[]): boolean {
+    if (process.env.DMTCP_PULL === '0') return false;
+    const probe = areas.find((a) => a.backing !== Backing.NONE && (a.prot & PROT_READ) !== 0);
+    if (!probe) return false;
+    try {
+      processVmRead(pid, probe.start, Buffer.alloc(64));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Images of `generation` written so far, still under their temporary names. */
   written(generation: number): readonly WrittenImage[] {
     return this.pending.get(generation) ?? [];
@@ -100,6 +118,7 @@ export class ImageService {
       dirs.add(path.dirname(img.finalPath));
     }
     for (const dir of dirs) await syncDir(dir);
+    for (const img of images) await removeStaleTemps(img.finalPath);
     await this.pipeline.hooks.afterCommit.promise(commit);
     return commit;
   }
@@ -118,6 +137,27 @@ export class ImageService {
     for (const gen of [...this.pending.keys()]) await this.abort(gen);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     await fsp.rm(this.opts.socketPath, { force: true });
+  }
+}
+
+/** Temporary images left by a writer that died (a killed coordinator): `<final>.tmp-<pid>-<rand>` whose pid is gone. */
+async function removeStaleTemps(finalPath: string): Promise<void> {
+  const dir = path.dirname(finalPath);
+  const prefix = `${path.basename(finalPath)}.tmp-`;
+  for (const name of await fsp.readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    await fsp.unlink(path.join(dir, name)).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -3,13 +3,15 @@
 import * as crypto from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { Rec, RecSize } from '../protocol/constants';
+import { Rec, RecSize, STREAM_F_NEGOTIATE } from '../protocol/constants';
 import { BlockFlag, BlockKind, CHUNK_SIZE, MAX_CHUNK_RAW, align8 } from './image-format';
 import { imageStage, type AreaRecord, type ProcessRecord, type ThreadRecord } from './wasm/image-module';
 import { parsePages, type PagesRecord, type RawStreamSink } from './raw-stream';
 import { imagePathFor, processStrings } from './process-info';
 import type { Pipeline } from './pipeline';
-import type { CheckpointContext, ChunkWork, WrittenImage } from './types';
+import type { CheckpointContext, ChunkSource, ChunkWork, WrittenImage } from './types';
+
+const PADDING = Buffer.alloc(8);
 
 export const WRITER_VERSION = 'dmtcp-ts 0.1.0';
 
@@ -24,6 +26,16 @@ export interface ImageWriterOptions {
   onPressure?: (pause: boolean) => void;
   /** Write the image durably (fsync) before reporting it complete. Default true. */
   fsync?: boolean;
+  /** A negotiating stream reached its last AREA record: answer its transfer mode (the service tests whether it can
+   *  read the process's memory). */
+  onNegotiate?: (pid: number, areas: AreaRecord[]) => void;
+}
+
+/** Bytes to append, in order, and what to give back once they are written. */
+interface Output {
+  parts: Buffer[];
+  bytes: number;
+  release?: () => void;
 }
 
 /** One image being written. Feed it as a RawStreamSink; `done` settles with the image or the reason it failed. */
@@ -45,12 +57,15 @@ export class ImageWriter implements RawStreamSink {
   private filePos = 0;
   private blocks = 0;
   /** Output in stream order: each entry resolves to the bytes to append. */
-  private readonly output: Promise<Buffer[]>[] = [];
+  private readonly output: Promise<Output>[] = [];
+  private negotiating = false;
   private writing?: Promise<void>;
   private failed?: Error;
 
-  private current?: { pages: PagesRecord; buf: Buffer; fill: number; chunkStart: number };
+  private current?: { pages: PagesRecord; buf: ArrayBuffer; fill: number; chunkStart: number };
   private inflightBytes = 0;
+  /** Chunks queued in file order, not yet handed to the encoder. */
+  private readonly waiting: { bytes: number; start: () => void; cancel: (e: Error) => void }[] = [];
   private paused = false;
   private readonly highWater: number;
 
@@ -64,6 +79,10 @@ export class ImageWriter implements RawStreamSink {
   }
 
   // ---- RawStreamSink ----
+
+  header(flags: number): void {
+    this.negotiating = (flags & STREAM_F_NEGOTIATE) !== 0;
+  }
 
   record(type: number, body: Buffer): void {
     if (this.failed) return;
@@ -82,6 +101,9 @@ export class ImageWriter implements RawStreamSink {
           break;
         case Rec.ZERO:
           this.zeroRange(parsePages(body));
+          break;
+        case Rec.PULL:
+          this.pullRange(parsePages(body));
           break;
         case Rec.END:
           this.finish(Buffer.from(body));
@@ -103,7 +125,7 @@ export class ImageWriter implements RawStreamSink {
       return;
     }
     this.checkRange(pages);
-    this.current = { pages, buf: Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, pages.length)), fill: 0, chunkStart: 0 };
+    this.current = { pages, buf: this.pipeline.buffers.take(), fill: 0, chunkStart: 0 };
   }
 
   data(bytes: Buffer): void {
@@ -111,15 +133,15 @@ export class ImageWriter implements RawStreamSink {
     if (this.failed || !cur) return;
     let src = bytes;
     while (src.length) {
-      const n = Math.min(cur.buf.length - cur.fill, src.length);
-      src.copy(cur.buf, cur.fill, 0, n);
+      const want = Math.min(CHUNK_SIZE, cur.pages.length - cur.chunkStart);
+      const n = Math.min(want - cur.fill, src.length);
+      new Uint8Array(cur.buf, cur.fill, n).set(src.subarray(0, n));
       cur.fill += n;
       src = src.subarray(n);
-      if (cur.fill === cur.buf.length) {
-        this.submitChunk(cur.pages.area, cur.pages.offset + BigInt(cur.chunkStart), cur.buf);
-        cur.chunkStart += cur.buf.length;
-        const left = cur.pages.length - cur.chunkStart;
-        cur.buf = left > 0 ? Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, left)) : Buffer.alloc(0);
+      if (cur.fill === want) {
+        this.submitChunk(cur.pages.area, cur.pages.offset + BigInt(cur.chunkStart), { kind: 'bytes', data: cur.buf, length: want });
+        cur.chunkStart += want;
+        cur.buf = cur.chunkStart < cur.pages.length ? this.pipeline.buffers.take() : new ArrayBuffer(0);
         cur.fill = 0;
       }
     }
@@ -137,11 +159,15 @@ export class ImageWriter implements RawStreamSink {
   // ---- internals ----
 
   private addArea(body: Buffer): void {
+    if (this.areas.length === 0 && process.env.DMTCP_TRACE) process.stderr.write(`[trace ${Date.now() % 100000}] first AREA\n`);
     if (!this.process) throw new Error('AREA before PROCESS');
     const { area, consumed } = imageStage().area(body);
     this.areas.push(area);
     this.areaBodies.push(Buffer.from(body.subarray(0, align8(Math.max(consumed, 80)))));
-    if (this.areas.length === this.process.nAreas) this.begin();
+    if (this.areas.length === this.process.nAreas) {
+      this.begin();
+      if (this.negotiating) this.opts.onNegotiate?.(this.process.pid, this.areas);
+    }
     else if (this.areas.length > this.process.nAreas) throw new Error('more AREA records than PROCESS announced');
   }
 
@@ -201,8 +227,8 @@ export class ImageWriter implements RawStreamSink {
     this.emit([imageStage().encodeSection(kind, payload)]);
   }
 
-  private emit(parts: Buffer[] | Promise<Buffer[]>): void {
-    this.output.push(Promise.resolve(parts));
+  private emit(parts: Buffer[] | Promise<Output>): void {
+    this.output.push(Array.isArray(parts) ? Promise.resolve({ parts, bytes: 0 }) : parts);
     this.pump();
   }
 
@@ -221,56 +247,96 @@ export class ImageWriter implements RawStreamSink {
     }
   }
 
-  private submitChunk(area: number, offset: bigint, raw: Buffer): void {
-    // The raw buffer moves to a worker thread and is detached here: take its length first.
-    const rawLength = raw.length;
+  /** Page runs the process left for us to read: cut into chunks that workers read with process_vm_readv. */
+  private pullRange(p: PagesRecord): void {
+    this.checkRange(p);
+    const base = this.areas[p.area].start + p.offset;
+    for (let done = 0; done < p.length; done += CHUNK_SIZE) {
+      const length = Math.min(CHUNK_SIZE, p.length - done);
+      this.submitChunk(p.area, p.offset + BigInt(done), { kind: 'pull', pid: this.process!.pid, address: base + BigInt(done), length });
+    }
+  }
+
+  /** Queues a chunk; its place in the file is fixed now, its encoding starts when in-flight bytes allow. */
+  private submitChunk(area: number, offset: bigint, source: ChunkSource): void {
     this.blocks++;
-    this.inflightBytes += rawLength;
+    let start!: () => void;
+    let cancel!: (e: Error) => void;
+    const slot = new Promise<Output>((resolve, reject) => {
+      start = () => this.encode(area, offset, source).then(resolve, reject);
+      cancel = reject;
+    });
+    slot.catch(() => undefined);
+    this.waiting.push({ bytes: source.length, start, cancel });
+    this.emit(slot);
+    this.startWaiting();
+  }
+
+  /** Starts queued chunks while the bytes in flight (encoding or not yet written) stay under the high-water mark. */
+  private startWaiting(): void {
+    while (this.waiting.length && (this.inflightBytes < this.highWater || this.inflightBytes === 0)) {
+      const next = this.waiting.shift()!;
+      this.inflightBytes += next.bytes;
+      next.start();
+    }
     this.pressure();
-    const work = (async (): Promise<Buffer[]> => {
+  }
+
+  private async encode(area: number, offset: bigint, source: ChunkSource): Promise<Output> {
+    const rawLength = source.length;
+    try {
       const ctx = await this.ready!;
       const chunk: ChunkWork = {
-        area, offset, rawLength, raw, stored: null, codecId: 0, rawChecksum: 0n, storedChecksum: 0n, flags: 0,
+        area, offset, rawLength, source, raw: null, stored: null, codecId: 0, rawChecksum: 0n, storedChecksum: 0n, flags: 0,
       };
       const out = await this.pipeline.hooks.encodeChunk.promise(chunk, ctx);
-      const payload = out.stored ?? out.raw!;
+      if (!out.stored) throw new Error(`no stage encoded the chunk of area ${area} at +0x${offset.toString(16)}`);
+      const payload = out.stored;
       ctx.stats.chunks++;
       ctx.stats.rawBytes += rawLength;
       ctx.stats.storedBytes += payload.length;
       const header = imageStage().encodeBlockHeader({
-        kind: BlockKind.CHUNK, codec: out.stored ? out.codecId : 0, flags: out.flags, area, rawLength,
-        offset, rawChecksum: out.rawChecksum, storedChecksum: out.stored ? out.storedChecksum : out.rawChecksum,
-        storedLength: payload.length,
+        kind: BlockKind.CHUNK, codec: out.codecId, flags: out.flags, area, rawLength,
+        offset, rawChecksum: out.rawChecksum, storedChecksum: out.storedChecksum, storedLength: payload.length,
       });
       const pad = align8(payload.length) - payload.length;
-      return pad ? [header, payload, Buffer.alloc(pad)] : [header, payload];
-    })();
-    work.finally(() => {
+      return { parts: pad ? [header, payload, PADDING.subarray(0, pad)] : [header, payload], bytes: rawLength, release: out.release };
+    } catch (e) {
       this.inflightBytes -= rawLength;
-      this.pressure();
-    }).catch(() => undefined);
-    this.emit(work);
+      this.startWaiting();
+      throw e;
+    }
   }
 
+  /** Input should pause while encoding lags: chunks wait, or bytes in flight exceed the high-water mark. */
   private pressure(): void {
-    const over = this.inflightBytes > this.highWater;
+    const over = this.waiting.length > 0 || this.inflightBytes > this.highWater;
     if (over !== this.paused) {
       this.paused = over;
       this.opts.onPressure?.(over);
     }
   }
 
-  /** Appends queued output to the file in order, one write at a time. */
+  /** Appends queued output to the file in order, one write at a time; a chunk's bytes count as in flight (and its
+   *  buffers stay lent) until they are written. */
   private pump(): void {
     if (this.writing) return;
     this.writing = (async () => {
       while (this.output.length && !this.failed) {
-        const parts = await this.output.shift()!;
-        if (!this.file) await this.ready;
-        if (this.failed) break;
-        const n = parts.reduce((s, b) => s + b.length, 0);
-        await this.file!.writev(parts, this.filePos);
-        this.filePos += n;
+        const out = await this.output.shift()!;
+        try {
+          if (!this.file) await this.ready;
+          if (this.failed) break;
+          const n = out.parts.reduce((s, b) => s + b.length, 0);
+          await this.file!.writev(out.parts, this.filePos);
+          this.filePos += n;
+        } finally {
+          out.release?.();
+          if (out.bytes) {
+            this.inflightBytes -= out.bytes;
+            this.startWaiting();
+          }
+        }
       }
     })()
       .catch((e) => this.fail(e))
@@ -281,6 +347,8 @@ export class ImageWriter implements RawStreamSink {
   }
 
   private finish(endBody: Buffer): void {
+    const trace = process.env.DMTCP_TRACE ? (m: string) => process.stderr.write(`[trace ${Date.now() % 100000}] ${m}\n`) : () => undefined;
+    trace('END received');
     (async () => {
       if (!this.ready) throw new Error('END before the area list was complete');
       const ctx = await this.ready;
@@ -291,6 +359,7 @@ export class ImageWriter implements RawStreamSink {
       if (this.failed) throw this.failed;
       ctx.stats.zeroPages = Number(endBody.readBigUInt64LE(8));
       ctx.stats.filePages = Number(endBody.readBigUInt64LE(16));
+      trace('all chunks written');
       await this.pipeline.hooks.finishImage.promise(ctx);
       const stage = imageStage();
       const tail: Buffer[] = [];
@@ -308,6 +377,7 @@ export class ImageWriter implements RawStreamSink {
       await this.file!.writev(tail, this.filePos);
       this.filePos = size;
       if (this.opts.fsync !== false) await this.file!.sync();
+      trace('fsync done');
       await this.file!.close();
       this.file = undefined;
       const image: WrittenImage = {
@@ -358,6 +428,7 @@ export class ImageWriter implements RawStreamSink {
     if (this.failed) return;
     this.failed = e;
     this.current = undefined;
+    for (const w of this.waiting.splice(0)) w.cancel(e);   // queued chunks will never be encoded
     const file = this.file;
     this.file = undefined;
     (async () => {

@@ -1,6 +1,8 @@
 // The Pipeline: the frozen hooks plus the rules every tap obeys (error wrapping, reversed order on the way back).
 import { createHooks, REVERSED_HOOKS, type HookName, type PipelineHooks } from './hooks';
 import type { WorkerPool } from './workers/pool';
+import { BufferPool } from './buffer-pool';
+import { CHUNK_SIZE } from './image-format';
 
 /** A failure inside a plugin, naming the hook and plugin; the original error is kept as `cause`. */
 export class PluginError extends Error {
@@ -28,6 +30,8 @@ export class Pipeline {
   private readonly applied: string[] = [];
   private poolFactory?: () => WorkerPool;
   private pool?: WorkerPool;
+  /** Chunk-sized buffers lent to workers and recycled after each write. */
+  readonly buffers = new BufferPool(CHUNK_SIZE);
 
   constructor(plugins: readonly PipelinePlugin[] = []) {
     this.hooks = createHooks();

@@ -19,6 +19,8 @@ export interface PagesRecord {
 }
 
 export interface RawStreamSink {
+  /** The stream header's flags (STREAM_F_*). */
+  header?(flags: number): void;
   /** A record with no trailing payload: PROCESS, THREAD, AREA, ZERO, END, ERROR, RESTART. */
   record(type: number, body: Buffer): void;
   /** A DATA record begins; `length` payload bytes follow through data(). */
@@ -99,6 +101,7 @@ export class RawStreamReader {
     if (this.state === 'header') {
       checkStreamHeader(bytes, at);
       this.state = 'record';
+      this.sink.header?.(bytes.readUInt32LE(24));
       return;
     }
     if (this.state === 'record') {

@@ -8,7 +8,7 @@ import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
 import { PluginError, type Pipeline } from './pipeline';
 import { pagesRecord, streamHeader, streamRecord, encodeTlvs } from './raw-stream';
 import type { ChunkWork, RestartContext } from './types';
-import { ChunkDecodeError } from '../plugins/compression';
+import { ChunkError } from '../plugins/compression';
 
 /** Opens an image and builds the restart context plugins see; runs checkArea so unusable images fail early. */
 export function openForRestart(pipeline: Pipeline, imagePath: string, restartInfo: Map<number, string>): { reader: ImageReader; ctx: RestartContext } {
@@ -92,7 +92,11 @@ export async function writeRestoreStream(
     if (out === null) {
       await writeAll(fd, [pagesRecord(Rec.ZERO, h.area, h.offset, h.rawLength)]);
     } else {
-      await writeAll(fd, [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), out.raw!]);
+      try {
+        await writeAll(fd, [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), out.raw!]);
+      } finally {
+        out.release?.();
+      }
     }
     done += h.rawLength;
     onProgress?.(done, total);
@@ -109,8 +113,9 @@ async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartCo
     area: h.area,
     offset: h.offset,
     rawLength: h.rawLength,
+    source: null,
     raw: null,
-    stored: reader.chunkPayload(c),
+    stored: reader.chunkPayload(c, pipeline.buffers),
     codecId: h.codec,
     rawChecksum: h.rawChecksum,
     storedChecksum: h.storedChecksum,
@@ -121,11 +126,11 @@ async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartCo
   }
   try {
     const out = await pipeline.hooks.decodeChunk.promise(work, ctx);
-    if (!out.raw || out.raw.length !== h.rawLength) throw new ChunkDecodeError('no stage decoded the chunk', 'internal');
+    if (!out.raw || out.raw.length !== h.rawLength) throw new ChunkError('no stage decoded the chunk', 'internal');
     return out;
   } catch (e) {
     const cause = e instanceof PluginError ? (e.cause as Error) : (e as Error);
-    if (cause instanceof ChunkDecodeError && cause.kind === 'codec') throw new ImageError(reader.path, undefined, cause.message);
+    if (cause instanceof ChunkError && cause.kind === 'codec') throw new ImageError(reader.path, undefined, cause.message);
     throw new ImageError(reader.path, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`);
   }
 }

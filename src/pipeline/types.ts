@@ -1,5 +1,8 @@
 // The values that flow through the pipeline's hooks at checkpoint, commit and restart.
 import type { AreaRecord, ProcessRecord, ThreadRecord } from './wasm/image-module';
+import type { ChunkSource } from './workers/protocol';
+
+export type { ChunkSource };
 
 /** A codec as the pipeline knows it; `module` is loaded by worker threads to do the work. */
 export interface CodecDescriptor {
@@ -60,14 +63,18 @@ export interface ChunkWork {
   readonly area: number;
   readonly offset: bigint;
   readonly rawLength: number;
-  /** Decoded bytes (checkpoint: input; restart: output). */
+  /** Checkpoint: where the raw bytes are (a buffer, or the frozen process's memory). */
+  source: ChunkSource | null;
+  /** Restart: the decoded bytes. */
   raw: Buffer | null;
-  /** Encoded bytes as stored in the image, and the codec id that encoded them (0 = stored as is). */
+  /** The payload exactly as stored in the image, and the codec id that encoded it (0 = the raw bytes). */
   stored: Buffer | null;
   codecId: number;
   rawChecksum: bigint;
   storedChecksum: bigint;
   flags: number;
+  /** Gives the chunk's lent buffers back to their pool; the writer calls it once the chunk is written. */
+  release?: () => void;
 }
 
 /** The result of writing one image, before the coordinator commits it. */

@@ -1,15 +1,15 @@
-// compression: the pipeline's encode and decode stages: each chunk goes to a worker thread that checksums it and runs
-// the image's codec (or the chunk's codec, at restart) over it.
+// compression: the pipeline's encode and decode stages. Each chunk goes to a worker thread that stages it in
+// WebAssembly memory, checksums it and runs the image's codec (at restart: the chunk's codec) over it.
 import { Stage } from '../pipeline/hooks';
 import type { Pipeline, PipelinePlugin } from '../pipeline/pipeline';
-import type { ChunkWork, CodecDescriptor } from '../pipeline/types';
+import type { CodecDescriptor } from '../pipeline/types';
 import type { CodecRef } from '../pipeline/workers/protocol';
 
-/** A chunk that failed to decode; the decoder adds the image and offset. */
-export class ChunkDecodeError extends Error {
-  constructor(message: string, readonly kind: 'corrupt' | 'codec' | 'internal') {
+/** A chunk that failed to decode or encode; the caller adds the image and offset. */
+export class ChunkError extends Error {
+  constructor(message: string, readonly kind: 'corrupt' | 'codec' | 'read' | 'internal') {
     super(message);
-    this.name = 'ChunkDecodeError';
+    this.name = 'ChunkError';
   }
 }
 
@@ -17,33 +17,36 @@ function ref(c: CodecDescriptor): CodecRef {
   return { id: c.id, name: c.name, module: c.module, options: { ...c.options } };
 }
 
-/** Gives a buffer's bytes an ArrayBuffer of their own so they can be transferred to a worker. */
-function ownBuffer(b: Buffer): ArrayBuffer {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b.buffer as ArrayBuffer;
-  const copy = new ArrayBuffer(b.length);
-  new Uint8Array(copy).set(b);
-  return copy;
-}
-
 export class CompressionPlugin implements PipelinePlugin {
   static readonly pluginName = 'CompressionPlugin';
 
   apply(pipeline: Pipeline): void {
+    const pool = pipeline.buffers;
+    const borrow = (min: number) => (min <= pool.size ? pool.take() : new ArrayBuffer(min));
+
     pipeline.hooks.encodeChunk.tapPromise({ name: CompressionPlugin.pluginName, stage: Stage.COMPRESS }, async (chunk, ctx) => {
-      if (chunk.stored || !chunk.raw) return chunk;      // an earlier stage already settled this chunk
-      const raw = ownBuffer(chunk.raw);
-      const r = await pipeline.workers().run({ op: 'encode', codec: ref(ctx.codec), raw }, [raw]);
-      if (r.op === 'error') throw new Error(`encoding a chunk failed: ${r.message}`);
-      if (r.op !== 'encode') throw new Error('worker answered an encode job with a decode result');
-      const out: ChunkWork = {
+      if (chunk.stored || !chunk.source) return chunk;      // an earlier stage already settled this chunk
+      const source = chunk.source;
+      const out = borrow(source.length);
+      const transfer = source.kind === 'bytes' ? [out, source.data] : [out];
+      const r = await pipeline.workers().run({ op: 'encode', codec: ref(ctx.codec), source, out }, transfer);
+      if (r.op === 'error') {
+        for (const b of r.buffers ?? []) pool.give(b);
+        throw new ChunkError(r.message, r.kind);
+      }
+      if (r.op !== 'encode') throw new Error('a worker answered an encode job with a decode result');
+      return {
         ...chunk,
-        raw: Buffer.from(r.raw),
-        stored: r.stored ? Buffer.from(r.stored) : null,
+        source: null,
+        stored: Buffer.from(r.out, 0, r.storedLength),
         codecId: r.codecId,
         rawChecksum: r.rawChecksum,
         storedChecksum: r.storedChecksum,
+        release: () => {
+          pool.give(r.out);
+          pool.give(r.data);
+        },
       };
-      return out;
     });
 
     pipeline.hooks.decodeChunk.tapPromise({ name: CompressionPlugin.pluginName, stage: Stage.COMPRESS }, async (chunk, ctx) => {
@@ -54,18 +57,32 @@ export class CompressionPlugin implements PipelinePlugin {
         if (!found) {
           const names = ctx.meta.codecs as Record<string, string> | undefined;
           const name = names?.[String(chunk.codecId)] ?? `id ${chunk.codecId}`;
-          throw new ChunkDecodeError(`the image uses codec "${name}", which is not installed here; add its plugin with --plugin`, 'codec');
+          throw new ChunkError(`the image uses codec "${name}", which is not installed here; add its plugin with --plugin`, 'codec');
         }
         codec = ref(found);
       }
-      const stored = ownBuffer(chunk.stored);
+      // The stored bytes move to the worker: give it a buffer of its own (a pooled one when they already are).
+      const stored = chunk.stored;
+      const storedBuf = stored.byteOffset === 0 && stored.buffer.byteLength === pool.size && stored.length <= pool.size
+        ? (stored.buffer as ArrayBuffer)
+        : copyInto(borrow(stored.length), stored);
+      const out = borrow(chunk.rawLength);
       const r = await pipeline.workers().run(
-        { op: 'decode', codec, stored, rawLength: chunk.rawLength, rawChecksum: chunk.rawChecksum, storedChecksum: chunk.storedChecksum },
-        [stored],
+        { op: 'decode', codec, stored: storedBuf, storedLength: stored.length, rawLength: chunk.rawLength, rawChecksum: chunk.rawChecksum, storedChecksum: chunk.storedChecksum, out },
+        [storedBuf, out],
       );
-      if (r.op === 'error') throw new ChunkDecodeError(r.message, r.kind);
-      if (r.op !== 'decode') throw new Error('worker answered a decode job with an encode result');
-      return { ...chunk, raw: Buffer.from(r.raw) };
+      if (r.op === 'error') {
+        for (const b of r.buffers ?? []) pool.give(b);
+        throw new ChunkError(r.message, r.kind);
+      }
+      if (r.op !== 'decode') throw new Error('a worker answered a decode job with an encode result');
+      pool.give(r.stored);
+      return { ...chunk, stored: null, raw: Buffer.from(r.out, 0, chunk.rawLength), release: () => pool.give(r.out) };
     });
   }
+}
+
+function copyInto(buf: ArrayBuffer, bytes: Uint8Array): ArrayBuffer {
+  new Uint8Array(buf, 0, bytes.length).set(bytes);
+  return buf;
 }

@@ -47,6 +47,7 @@ export const Tag = Object.freeze({
   PROTOCOL_VERSION: 22,
   VPID: 23,
   ELAPSED_US: 24,
+  SERVICE_PID: 25,
 } as const);
 export type TagValue = (typeof Tag)[keyof typeof Tag];
 
@@ -55,6 +56,10 @@ export const STREAM_MAGIC = 'DMTCPRAW';
 export const STREAM_VERSION = 1;
 export const STREAM_HEADER_SIZE = 32;
 export const STREAM_F_PUSH = 1;
+export const STREAM_F_NEGOTIATE = 2;
+/** The writer's one-byte answer after the last AREA record of a negotiating stream. */
+export const MODE_PULL = 'P'.charCodeAt(0);
+export const MODE_PUSH = 'S'.charCodeAt(0);
 export const PAGE_SIZE = 4096;
 export const MAX_AREAS = 32768;
 export const MAX_PATH = 4096;
@@ -70,6 +75,7 @@ export const Rec = Object.freeze({
   END: 6,
   ERROR: 7,
   RESTART: 8,
+  PULL: 9,
 } as const);
 
 export const StreamTlv = Object.freeze({

@@ -154,6 +154,14 @@ export class Sandbox {
     return this.spawnNode('dmtcp_restart', [...coord, ...(opts.args ?? []), ...images], opts.env, 'dmtcp_restart');
   }
 
+  /** Starts a script (the generated restart script) as a tracked process. */
+  spawnScript(file: string, args: string[]): Proc {
+    const child = spawn(file, args, { cwd: this.dir, env: { ...process.env, DMTCP_TMPDIR: this.dir }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = new Proc(child, path.basename(file));
+    this.procs.add(p);
+    return p;
+  }
+
   /** Runs a process to completion. */
   async run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
     const child = spawn(file, args, { cwd: this.dir, env: { ...process.env, DMTCP_TMPDIR: this.dir, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -181,12 +181,15 @@ export async function verifyImage(file: string): Promise<{ chunks: number; bytes
     for (const c of reader.chunks) {
       const h = c.header;
       if (h.flags & (BlockFlag.ZERO | BlockFlag.PARENT)) continue;
-      const stored = reader.chunkPayload(c);
+      const stored = reader.chunkPayload(c, pipeline.buffers);
       if (stored.length !== h.storedLength) throw new ImageError(file, reader.size, `truncated: chunk at offset ${c.at} needs ${h.storedLength} payload bytes`);
-      const work: ChunkWork = { area: h.area, offset: h.offset, rawLength: h.rawLength, raw: null, stored, codecId: h.codec, rawChecksum: h.rawChecksum, storedChecksum: h.storedChecksum, flags: h.flags };
+      const work: ChunkWork = { area: h.area, offset: h.offset, rawLength: h.rawLength, source: null, raw: null, stored, codecId: h.codec, rawChecksum: h.rawChecksum, storedChecksum: h.storedChecksum, flags: h.flags };
       pending.push(
         pipeline.hooks.decodeChunk.promise(work, ctx).then(
-          () => void (total += h.rawLength),
+          (out) => {
+            total += h.rawLength;
+            out.release?.();
+          },
           (e: unknown) => {
             const cause = e instanceof PluginError ? (e.cause as Error) : (e as Error);
             throw new ImageError(file, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`);

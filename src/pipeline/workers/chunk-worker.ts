@@ -1,7 +1,10 @@
-// A pipeline worker thread: checksums and (de)compresses chunks with the codec module each job names.
+// A pipeline worker thread: stages each chunk once in WebAssembly memory (copied from a buffer, or read straight out
+// of the frozen process), checksums it there, runs the codec the job names, and copies the result into the buffer
+// the caller lent it.
 import { parentPort } from 'node:worker_threads';
 import type { CodecImpl, CreateCodec } from '../codec';
-import { imageStage } from '../wasm/image-module';
+import { processVmRead } from '../../native/addon';
+import { hashInPlace, threadCodecModule } from '../wasm/thread-stage';
 import type { CodecRef, DecodeJob, EncodeJob, Job, JobResult } from './protocol';
 
 const codecs = new Map<string, CodecImpl>();
@@ -19,76 +22,102 @@ function codecFor(ref: CodecRef): CodecImpl {
   return impl;
 }
 
-function encode(job: EncodeJob): JobResult {
-  const stage = imageStage();
-  const raw = new Uint8Array(job.raw);
-  const rawChecksum = stage.hash(raw);
-  let stored: Uint8Array | null = null;
-  if (job.codec.id !== 0) stored = codecFor(job.codec).compress(raw);
-  if (stored === null) {
-    return { op: 'encode', job: job.job, raw: job.raw, stored: null, codecId: 0, rawChecksum, storedChecksum: rawChecksum };
-  }
-  const storedChecksum = stage.hash(stored);
-  const copy = stored.byteOffset === 0 && stored.byteLength === stored.buffer.byteLength
-    ? (stored.buffer as ArrayBuffer)
-    : stored.slice().buffer;
-  return { op: 'encode', job: job.job, raw: job.raw, stored: copy, codecId: job.codec.id, rawChecksum, storedChecksum };
-}
-
 function hex(v: bigint): string {
   return '0x' + v.toString(16).padStart(16, '0');
 }
 
+/** Hash of a view that lives in the stage's memory, else of a copy staged there. */
+function hashView(view: Uint8Array): bigint {
+  const mod = threadCodecModule();
+  if (view.buffer === mod.exports.memory.buffer) return hashInPlace(mod, view.byteOffset, view.length);
+  return mod.xxh64(view);
+}
+
+function encode(job: EncodeJob): JobResult {
+  const mod = threadCodecModule();
+  const len = job.source.length;
+  const input = mod.inputView(len);
+  if (job.source.kind === 'pull') {
+    try {
+      processVmRead(job.source.pid, job.source.address, input);
+    } catch (e) {
+      return { op: 'error', job: job.job, kind: 'read', message: `reading the process's memory at 0x${job.source.address.toString(16)} failed: ${(e as Error).message}`, buffers: [job.out] };
+    }
+  } else {
+    input.set(new Uint8Array(job.source.data, 0, len));
+  }
+  const rawChecksum = hashInPlace(mod, mod.heapBase, len);
+  let stored: Uint8Array | null = null;
+  if (job.codec.id !== 0) stored = codecFor(job.codec).compress(mod.inputView(len));
+  const payload = stored ?? mod.inputView(len);
+  const storedChecksum = stored ? hashView(stored) : rawChecksum;
+  new Uint8Array(job.out, 0, payload.length).set(payload);
+  return {
+    op: 'encode',
+    job: job.job,
+    out: job.out,
+    storedLength: payload.length,
+    codecId: stored ? job.codec.id : 0,
+    rawChecksum,
+    storedChecksum,
+    data: job.source.kind === 'bytes' ? job.source.data : undefined,
+  };
+}
+
 function decode(job: DecodeJob): JobResult {
-  const stage = imageStage();
-  const stored = new Uint8Array(job.stored);
-  const storedSum = stage.hash(stored);
+  const mod = threadCodecModule();
+  const fail = (kind: 'corrupt' | 'codec', message: string): JobResult => ({ op: 'error', job: job.job, kind, message, buffers: [job.stored, job.out] });
+  const input = mod.inputView(job.storedLength);
+  input.set(new Uint8Array(job.stored, 0, job.storedLength));
+  const storedSum = hashInPlace(mod, mod.heapBase, job.storedLength);
   if (storedSum !== job.storedChecksum) {
-    return { op: 'error', job: job.job, kind: 'corrupt', message: `payload checksum mismatch (expected ${hex(job.storedChecksum)}, found ${hex(storedSum)})` };
+    return fail('corrupt', `payload checksum mismatch (expected ${hex(job.storedChecksum)}, found ${hex(storedSum)})`);
   }
   let raw: Uint8Array;
   if (job.codec === null) {
-    raw = stored;
+    raw = mod.inputView(job.storedLength);
   } else {
     let impl: CodecImpl;
     try {
       impl = codecFor(job.codec);
     } catch (e) {
-      return { op: 'error', job: job.job, kind: 'codec', message: (e as Error).message };
+      return fail('codec', (e as Error).message);
     }
     try {
-      raw = impl.decompress(stored, job.rawLength);
+      raw = impl.decompress(mod.inputView(job.storedLength), job.rawLength);
     } catch (e) {
-      return { op: 'error', job: job.job, kind: 'corrupt', message: (e as Error).message };
+      return fail('corrupt', (e as Error).message);
     }
   }
-  if (raw.length !== job.rawLength) {
-    return { op: 'error', job: job.job, kind: 'corrupt', message: `decoded ${raw.length} bytes, expected ${job.rawLength}` };
-  }
-  const rawSum = stage.hash(raw);
+  if (raw.length !== job.rawLength) return fail('corrupt', `decoded ${raw.length} bytes, expected ${job.rawLength}`);
+  const rawSum = hashView(raw);
   if (rawSum !== job.rawChecksum) {
-    return { op: 'error', job: job.job, kind: 'corrupt', message: `decoded chunk checksum mismatch (expected ${hex(job.rawChecksum)}, found ${hex(rawSum)})` };
+    return fail('corrupt', `decoded chunk checksum mismatch (expected ${hex(job.rawChecksum)}, found ${hex(rawSum)})`);
   }
-  const out = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? (raw.buffer as ArrayBuffer) : raw.slice().buffer;
-  return { op: 'decode', job: job.job, raw: out };
+  new Uint8Array(job.out, 0, raw.length).set(raw);
+  return { op: 'decode', job: job.job, out: job.out, stored: job.stored };
 }
 
 function run(job: Job): JobResult {
   try {
     return job.op === 'encode' ? encode(job) : decode(job);
   } catch (e) {
-    return { op: 'error', job: job.job, kind: 'internal', message: (e as Error).stack ?? String(e) };
+    const buffers = job.op === 'encode' ? [job.out] : [job.stored, job.out];
+    return { op: 'error', job: job.job, kind: 'internal', message: (e as Error).stack ?? String(e), buffers };
   }
 }
 
 parentPort!.on('message', (job: Job) => {
   const result = run(job);
-  const transfer: ArrayBuffer[] = [];
+  const transfer = new Set<ArrayBuffer>();
   if (result.op === 'encode') {
-    transfer.push(result.raw);
-    if (result.stored && result.stored !== result.raw) transfer.push(result.stored);
+    transfer.add(result.out);
+    if (result.data) transfer.add(result.data);
   } else if (result.op === 'decode') {
-    transfer.push(result.raw);
+    transfer.add(result.out);
+    transfer.add(result.stored);
+  } else {
+    for (const b of result.buffers ?? []) transfer.add(b);
   }
-  parentPort!.postMessage(result, transfer);
+  parentPort!.postMessage(result, [...transfer]);
 });

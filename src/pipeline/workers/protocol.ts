@@ -1,4 +1,5 @@
-// Messages between the pipeline and its worker threads (structured clone; byte buffers are transferred, not copied).
+// Messages between the pipeline and its worker threads (structured clone; byte buffers are transferred, not copied,
+// and come back with the answer so the caller can reuse them).
 
 export interface CodecRef {
   id: number;
@@ -7,11 +8,19 @@ export interface CodecRef {
   options: Record<string, unknown>;
 }
 
+/** Where a chunk's raw bytes are at checkpoint: in a buffer, or still in the frozen process (read with
+ *  process_vm_readv straight into WebAssembly memory). */
+export type ChunkSource =
+  | { kind: 'bytes'; data: ArrayBuffer; length: number }
+  | { kind: 'pull'; pid: number; address: bigint; length: number };
+
 export interface EncodeJob {
   op: 'encode';
   job: number;
   codec: CodecRef;
-  raw: ArrayBuffer;
+  source: ChunkSource;
+  /** Receives the stored payload (at least source.length bytes). */
+  out: ArrayBuffer;
 }
 
 export interface DecodeJob {
@@ -20,9 +29,12 @@ export interface DecodeJob {
   /** null when the payload is stored as is */
   codec: CodecRef | null;
   stored: ArrayBuffer;
+  storedLength: number;
   rawLength: number;
   rawChecksum: bigint;
   storedChecksum: bigint;
+  /** Receives the decoded bytes (at least rawLength bytes). */
+  out: ArrayBuffer;
 }
 
 export type Job = EncodeJob | DecodeJob;
@@ -30,26 +42,32 @@ export type Job = EncodeJob | DecodeJob;
 export interface EncodeResult {
   op: 'encode';
   job: number;
-  raw: ArrayBuffer;
-  /** null: store the raw bytes (codec id 0) */
-  stored: ArrayBuffer | null;
+  out: ArrayBuffer;
+  storedLength: number;
+  /** 0 when the payload is the raw bytes */
   codecId: number;
   rawChecksum: bigint;
   storedChecksum: bigint;
+  /** The source buffer, returned for reuse (bytes sources only). */
+  data?: ArrayBuffer;
 }
 
 export interface DecodeResult {
   op: 'decode';
   job: number;
-  raw: ArrayBuffer;
+  out: ArrayBuffer;
+  stored: ArrayBuffer;
 }
 
 export interface JobFailure {
   op: 'error';
   job: number;
   message: string;
-  /** 'corrupt' for bad input, 'codec' for a codec that cannot be loaded, 'internal' otherwise */
-  kind: 'corrupt' | 'codec' | 'internal';
+  /** 'corrupt' for bad input, 'codec' for a codec that cannot be loaded, 'read' when the process could not be
+   *  read, 'internal' otherwise */
+  kind: 'corrupt' | 'codec' | 'read' | 'internal';
+  /** Buffers of the job, returned for reuse. */
+  buffers?: ArrayBuffer[];
 }
 
 export type JobResult = EncodeResult | DecodeResult | JobFailure;

@@ -1,0 +1,39 @@
+// A gigabyte of memory, half random and half text, survives checkpoint and restart byte for byte, compressed with the
+// default codec and stored uncompressed; the program itself recomputes its checksum after the restart.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { Sandbox, program } from '../helpers/sandbox';
+
+describe('a 1 GiB process', () => {
+  let sb: Sandbox;
+  beforeEach(async () => {
+    sb = Sandbox.create();
+    await sb.startCoordinator();
+  });
+  afterEach(() => sb.cleanup());
+
+  const variants: [string, string[], string][] = [
+    ['with the default codec', [], 'dlz'],
+    ['stored uncompressed (--no-gzip)', ['--no-gzip'], 'stored'],
+  ];
+  for (const [name, args, codec] of variants) {
+    it(`keeps its checksum ${name}`, async () => {
+      const p = sb.launch([program('bigmem'), '1024'], { args });
+      const [, sum] = await p.waitFor(/^READY checksum=([0-9a-f]+)$/, 120000);
+      await sb.checkpoint();
+      await p.kill();
+      const [image] = sb.images();
+      const info = JSON.parse((await sb.tool('readimage', ['--json', image])).stdout) as { codec: string; rawBytes: number; storedBytes: number };
+      assert.equal(info.codec, codec);
+      assert.ok(info.rawBytes >= 1 << 30, `at least the buffer was saved (${info.rawBytes})`);
+      const size = fs.statSync(image).size;
+      if (codec === 'dlz') assert.ok(size < 0.8 * 2 ** 30, `compressed image is ${size} bytes`);
+      else assert.ok(size > 2 ** 30, `stored image is ${size} bytes`);
+      const r = sb.restart([image]);
+      await r.waitFor(/^alive \d+$/, 120000);
+      r.child.kill('SIGUSR1');
+      const [verdict] = await r.waitFor(/^(PASS|FAIL).*$/, 60000);
+      assert.equal(verdict, `PASS checksum=${sum}`);
+    });
+  }
+});

@@ -1,0 +1,129 @@
+// Nothing is lost: a checkpoint that dies halfway leaves the previous image as it was and restartable, and damaged or
+// truncated images are refused by readimage and dmtcp_restart with one line naming the offset.
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import { ImageReader } from '../../src/pipeline/image-reader';
+import { Sandbox, program, type RunResult } from '../helpers/sandbox';
+import { assertContinues, counts } from '../helpers/counter';
+
+function sha(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function assertOneLineError(r: RunResult, pattern: RegExp, label: string): void {
+  assert.ok(r.code !== null && r.code >= 1 && r.code <= 127, `${label}: exit code ${r.code} (signal ${r.signal}) is not 1-127; stderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `${label}: expected one line on stderr, got:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at |internal error|Segmentation/, `${label}: no stack trace or crash`);
+  assert.match(lines[0], pattern, label);
+}
+
+describe('failures', () => {
+  let sb: Sandbox;
+  beforeEach(async () => {
+    sb = Sandbox.create();
+    await sb.startCoordinator();
+  });
+  afterEach(() => sb.cleanup());
+
+  it('a checkpoint killed halfway leaves the previous image intact and restartable', async () => {
+    const p = sb.launch([program('bigmem'), '512']);
+    const [, sum] = await p.waitFor(/^READY checksum=([0-9a-f]+)$/, 60000);
+    await sb.checkpoint();
+    const [image] = sb.images();
+    const before = sha(image);
+    const second = sb.command('-bc');
+    const deadline = Date.now() + 30000;
+    while (!fs.readdirSync(sb.dir).some((f) => f.includes('.dmtcp.tmp-'))) {
+      assert.ok(Date.now() < deadline, 'the second checkpoint never started writing');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await p.kill();
+    const r = await second;
+    assert.equal(r.code, 1, `the interrupted checkpoint reports failure: ${r.stderr}`);
+    assert.match(r.stderr, /lost during the checkpoint|stream ended|closed its stream/);
+    assert.equal(sha(image), before, 'the previous image is byte for byte the same');
+    await new Promise((res) => setTimeout(res, 200));
+    assert.deepEqual(fs.readdirSync(sb.dir).filter((f) => f.includes('.tmp-')), [], 'no temporary image is left behind');
+    const restarted = sb.restart([image]);
+    await restarted.waitFor(/^alive/, 60000);
+    restarted.child.kill('SIGUSR1');
+    const [verdict] = await restarted.waitFor(/^(PASS|FAIL).*$/, 30000);
+    assert.equal(verdict, `PASS checksum=${sum}`);
+  });
+
+  it('a process whose coordinator dies mid-checkpoint is not left frozen', async () => {
+    const p = sb.launch([program('counter'), '20']);
+    await p.waitFor(/^count 3$/);
+    await sb.coordinator!.kill('SIGKILL');
+    const n = counts(p.output()).length;
+    await p.waitFor(/^count \d+$/);
+    assert.ok(counts(p.output()).length > n, 'the program keeps running without its coordinator');
+  });
+
+  describe('damaged images', () => {
+    let image: string;
+    let reader: ImageReader;
+    let bytes: Buffer;
+    beforeEach(async () => {
+      const p = sb.launch([program('counter'), '50']);
+      await p.waitFor(/^count 3$/);
+      await sb.checkpoint();
+      await p.kill();
+      [image] = sb.images();
+      reader = ImageReader.open(image);
+      reader.close();
+      bytes = fs.readFileSync(image);
+    });
+
+    function variant(name: string, make: (b: Buffer) => Buffer): string {
+      const file = sb.path(`${name}.dmtcp`);
+      fs.writeFileSync(file, make(Buffer.from(bytes)));
+      return file;
+    }
+
+    const structural: [string, (b: Buffer, r: ImageReader) => Buffer, RegExp][] = [
+      ['a text file', () => Buffer.from('hello, this is not a checkpoint image at all\n'.repeat(10)), /not a dmtcp image: expected magic "DMTCPIMG", found "hello, t"/],
+      ['an empty file', () => Buffer.alloc(0), /offset 0: empty file, not a dmtcp image/],
+      ['a newer format version', (b) => (b.writeUInt32LE(2, 8), b), /offset 8: image format version 2 is not supported: this build reads version 1/],
+      ['a damaged file header', (b) => (b[30] ^= 1, b), /offset 60: file header check failed \(expected 0x[0-9a-f]{8}, found 0x[0-9a-f]{8}\)/],
+      ['a damaged block header', (b, r) => (b[r.chunks[0].at + 13] ^= 1, b), /offset \d+: block header check failed/],
+      ['a damaged area table', (b, r) => (b[r.chunks[0].at - 100] ^= 1, b), /offset \d+: payload checksum mismatch/],
+      ['a truncated image (half)', (b) => b.subarray(0, b.length >> 1), /offset \d+: truncated at \d+ bytes: the block at offset \d+ needs \d+ bytes|offset \d+: missing trailer/],
+      ['a truncated image (trailer cut)', (b) => b.subarray(0, b.length - 10), /offset \d+: (truncated|missing trailer|\d+ stray bytes)/],
+      ['extra bytes appended', (b) => Buffer.concat([b, Buffer.from('junk')]), /offset \d+: the trailer is here, followed by 4 unexpected bytes/],
+    ];
+    for (const [name, make, pattern] of structural) {
+      it(`refuses ${name} in readimage and dmtcp_restart`, async () => {
+        const file = variant(name.replace(/\W+/g, '_'), (b) => make(b, reader));
+        assertOneLineError(await sb.tool('readimage', [file]), pattern, `readimage ${name}`);
+        const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', file]);
+        assertOneLineError(r, pattern, `dmtcp_restart ${name}`);
+      });
+    }
+
+    it('refuses a damaged chunk payload: readimage --verify and dmtcp_restart name its offset', async () => {
+      const chunk = reader.chunks.find((c) => c.header.storedLength > 64)!;
+      const file = variant('payload', (b) => (b[chunk.at + 48 + 10] ^= 0x10, b));
+      const plain = await sb.tool('readimage', [file]);
+      assert.equal(plain.code, 0, 'the structure is intact, so the summary still works');
+      const pattern = new RegExp(`offset ${chunk.at}: chunk of area ${chunk.header.area} at \\+0x[0-9a-f]+: payload checksum mismatch`);
+      assertOneLineError(await sb.tool('readimage', ['--verify', file]), pattern, 'readimage --verify');
+      const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', file]);
+      assertOneLineError(r, pattern, 'dmtcp_restart');
+    });
+
+    it('refuses an image of a missing file name', async () => {
+      assertOneLineError(await sb.tool('readimage', [sb.path('nope.dmtcp')]), /nope\.dmtcp: cannot open image: no such file/, 'readimage');
+      assertOneLineError(await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', sb.path('nope.dmtcp')]), /nope\.dmtcp: cannot open image: no such file/, 'dmtcp_restart');
+    });
+
+    it('still restarts the undamaged original', async () => {
+      const r = sb.restart([image]);
+      for (let i = 0; i < 3; i++) await r.waitFor(/^count \d+$/);
+      assert.ok(counts(r.output()).length >= 3);
+      assertContinues([...Array(counts(r.output())[0]).keys()], counts(r.output()));
+    });
+  });
+});
