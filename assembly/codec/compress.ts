@@ -38,6 +38,8 @@ let hashShift: u64 = 0; // 64 - hash log: the slot index is the top bits of the 
 let tagShift: u64 = 0; // the tag is taken from the hash bits just below the index
 let positionBits: u32 = 0; // low bits of a table entry holding the position; the rest is the tag
 let positionMask: u32 = 0;
+let hashBytes: usize = 0; // bytes of HASH_TABLE in use
+let hashReady = false; // cleared lazily: frames of only RLE and raw blocks never need the table
 let rep0: u32 = INITIAL_REP0;
 let rep1: u32 = INITIAL_REP1;
 let rep2: u32 = INITIAL_REP2;
@@ -57,7 +59,8 @@ function startFrame(src: usize, srcLen: u32): void {
   positionBits = max<u32>(1, log);
   positionMask = <u32>((<u64>1 << positionBits) - 1);
   tagShift = hashShift - <u64>(32 - positionBits);
-  memory.fill(HASH_TABLE, 0, (<usize>4) << hashLog);
+  hashBytes = (<usize>4) << hashLog;
+  hashReady = false;
   rep0 = INITIAL_REP0;
   rep1 = INITIAL_REP1;
   rep2 = INITIAL_REP2;
@@ -469,6 +472,10 @@ function writeBlock(out: usize, start: usize, end: usize, outLimit: usize, hardE
   const saved0 = rep0;
   const saved1 = rep1;
   const saved2 = rep2;
+  if (!hashReady) {
+    memory.fill(HASH_TABLE, 0, hashBytes);
+    hashReady = true;
+  }
   startBlock();
   parseFast(start, end);
   const next = encodeBlock(out, rawSize, outLimit, hardEnd);

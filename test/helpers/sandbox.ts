@@ -143,9 +143,11 @@ export class Sandbox {
     this.coordinator!.child.stdin!.write(`${line}\n`);
   }
 
-  launch(argv: string[], opts: { args?: string[]; env?: NodeJS.ProcessEnv; port?: number } = {}): Proc {
+  /** dmtcp_launch joining this test's coordinator (join: false lets it start one, as a user's first launch does). */
+  launch(argv: string[], opts: { args?: string[]; env?: NodeJS.ProcessEnv; port?: number; join?: boolean } = {}): Proc {
     const port = opts.port ?? this.port;
-    return this.spawnNode('dmtcp_launch', ['-p', String(port), '-j', ...(opts.args ?? []), ...argv], opts.env, `dmtcp_launch ${path.basename(argv[0])}`);
+    const join = opts.join === false ? [] : ['-j'];
+    return this.spawnNode('dmtcp_launch', ['-p', String(port), ...join, ...(opts.args ?? []), ...argv], opts.env, `dmtcp_launch ${path.basename(argv[0])}`);
   }
 
   restart(images: string[], opts: { args?: string[]; env?: NodeJS.ProcessEnv; port?: number; join?: boolean } = {}): Proc {
