@@ -12,7 +12,7 @@ function sha(file: string): string {
 }
 
 function assertOneLineError(r: RunResult, pattern: RegExp, label: string): void {
-  assert.ok(r.code !== null && r.code >= 1 && r.code <= 127, `${label}: exit code ${r.code} (signal ${r.signal}) is not 1-127; stderr: ${r.stderr}`);
+  assert.ok(r.code !== null && r.code >= 1 && r.code <= 127, `${label}: exit code ${r.code} (signal ${r.signal}) is not 1-127; stderr: ${r.stderr}; stdout: ${r.stdout.slice(-500)}`);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, `${label}: expected one line on stderr, got:\n${r.stderr}`);
   assert.doesNotMatch(r.stderr, /\n\s+at |internal error|Segmentation/, `${label}: no stack trace or crash`);

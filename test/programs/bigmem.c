@@ -1,6 +1,7 @@
 /* bigmem.c: holds MiB of memory, half pseudo-random and half text, and proves after a restart that every byte
  * is still there. Usage: bigmem MIB. Prints "READY checksum=X", then "alive N" every 100 ms; on SIGUSR1 recomputes
- * the checksum and prints "PASS checksum=X" or "FAIL expected=X got=Y". */
+ * the checksum and prints "PASS checksum=X" or "FAIL expected=X got=Y". `bigmem --dump MIB FILE` writes the same bytes to
+ * FILE and exits (the benchmark compresses them with gzip for comparison). */
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 
 int main(int argc, char **argv)
 {
+  int dump = argc > 3 && strcmp(argv[1], "--dump") == 0;
+  if (dump) argv++, argc--;
   size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 64;
   size_t n = mib << 20;
   install_check_signal();
@@ -19,6 +22,14 @@ int main(int argc, char **argv)
   }
   fill_random(buf, n / 2, 12345);
   fill_text(buf + n / 2, n - n / 2, 67890);
+  if (dump) {
+    FILE *f = fopen(argv[2], "wb");
+    if (!f || fwrite(buf, 1, n, f) != n || fclose(f) != 0) {
+      perror(argv[2]);
+      return 1;
+    }
+    return 0;
+  }
   uint64_t expected = checksum(buf, n);
   printf("READY checksum=%016llx\n", (unsigned long long)expected);
   for (long tick = 1;; tick++) {

@@ -170,36 +170,41 @@ function table(head: string[], rows: string[][]): string[] {
   return [line(head), ...rows.map(line)];
 }
 
-/** Decodes every chunk through the restart pipeline; throws ImageError at the first bad one. */
+/** Decodes every chunk through the restart pipeline; throws ImageError for the first bad one (in file order). */
 export async function verifyImage(file: string): Promise<{ chunks: number; bytes: number }> {
   const pipeline = new Pipeline(defaultPlugins({ ignoreFileChanges: true }));
   const { reader, ctx } = openForRestart(pipeline, file, new Map());
-  let total = 0;
   try {
-    const window = pipeline.workers().size * 3;
-    const pending: Promise<void>[] = [];
-    for (const c of reader.chunks) {
+    const data = reader.chunks.filter((c) => !(c.header.flags & (BlockFlag.ZERO | BlockFlag.PARENT)));
+    const failures = new Map<number, ImageError>();
+    let decoded = 0;
+    let bytes = 0;
+    const verifyOne = async (c: (typeof data)[number]): Promise<void> => {
       const h = c.header;
-      if (h.flags & (BlockFlag.ZERO | BlockFlag.PARENT)) continue;
-      const stored = reader.chunkPayload(c, pipeline.buffers);
-      if (stored.length !== h.storedLength) throw new ImageError(file, reader.size, `truncated: chunk at offset ${c.at} needs ${h.storedLength} payload bytes`);
-      const work: ChunkWork = { area: h.area, offset: h.offset, rawLength: h.rawLength, source: null, raw: null, stored, codecId: h.codec, rawChecksum: h.rawChecksum, storedChecksum: h.storedChecksum, flags: h.flags };
-      pending.push(
-        pipeline.hooks.decodeChunk.promise(work, ctx).then(
-          (out) => {
-            total += h.rawLength;
-            out.release?.();
-          },
-          (e: unknown) => {
-            const cause = e instanceof PluginError ? (e.cause as Error) : (e as Error);
-            throw new ImageError(file, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`);
-          },
-        ),
-      );
-      if (pending.length >= window) await pending.shift();
+      try {
+        const stored = reader.chunkPayload(c, pipeline.buffers);
+        if (stored.length !== h.storedLength) throw new ImageError(file, reader.size, `truncated: chunk at offset ${c.at} needs ${h.storedLength} payload bytes`);
+        const work: ChunkWork = { area: h.area, offset: h.offset, rawLength: h.rawLength, source: null, raw: null, stored, codecId: h.codec, rawChecksum: h.rawChecksum, storedChecksum: h.storedChecksum, flags: h.flags };
+        const out = await pipeline.hooks.decodeChunk.promise(work, ctx);
+        out.release?.();
+        decoded++;
+        bytes += h.rawLength;
+      } catch (e) {
+        const cause = e instanceof PluginError ? (e.cause as Error) : (e as Error);
+        failures.set(c.at, cause instanceof ImageError ? cause : new ImageError(file, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`));
+      }
+    };
+    // A few chunks per worker in flight; each promise handles its own failure, so none can go unobserved.
+    const inFlight = new Set<Promise<void>>();
+    for (const c of data) {
+      const p = verifyOne(c).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= pipeline.workers().size * 3) await Promise.race(inFlight);
     }
-    await Promise.all(pending);
-    return { chunks: reader.chunks.length, bytes: total };
+    await Promise.all(inFlight);
+    if (failures.size) throw failures.get(Math.min(...failures.keys()))!;
+    if (decoded !== data.length) throw new Error(`verified ${decoded} of ${data.length} chunks`);
+    return { chunks: reader.chunks.length, bytes };
   } finally {
     reader.close();
     await pipeline.close();
