@@ -11,6 +11,8 @@
  *   4. Map every area at its original address: anonymous areas zero-filled, file areas from the current file
  *      (MAP_FIXED_NOREPLACE, so a collision is reported instead of silently clobbering).
  *   5. Read DATA records straight into place and zero-fill ZERO ranges, then give every area its final protection.
+ *      With --ack-fd the decoder may instead write decoded pages into our memory itself (process_vm_writev): we open
+ *      the areas for writing, allow it in (PR_SET_PTRACER) and send it our pid, then wait for END on the stream.
  *   6. Give the kernel back the program's brk, stack, argv/env and auxv bookkeeping with PR_SET_MM_MAP (allowed
  *      without privileges when the executable link is unchanged), close the stream, and jump to the restart entry
  *      of the capture library (now mapped where it was) with a struct dmtcp_restart_info. The library unmaps us,
@@ -181,6 +183,8 @@ static uint32_t path_used;
 static struct dmtcp_rec_process proc;
 static struct dmtcp_restart_info info;
 static int stream_fd = -1;
+static int ack_fd = -1;                /* tells the decoder our areas are mapped and writable (direct writes) */
+static int ptracer_pid;                /* the decoder, allowed to write our memory under Yama ptrace_scope=1 */
 static uint64_t stream_pos;            /* bytes consumed, for error messages */
 static char scratch[1u << 16];
 
@@ -600,6 +604,23 @@ static struct plan_area *pages_target(const struct dmtcp_rec_pages *pg)
   return a;
 }
 
+/* Direct mode: every area that can receive pages is opened for writing, the decoder is allowed in, and told our pid;
+ * it then writes decoded pages straight into place (process_vm_writev) while we wait for END on the stream. */
+static void offer_direct_writes(void)
+{
+  if (ack_fd < 0) return;
+  for (uint32_t i = 0; i < n_areas; i++) {
+    struct plan_area *a = &areas[i];
+    if (a->rec.backing == DMTCP_BACK_NONE) continue;
+    if ((a->rec.flags & DMTCP_AREA_F_SHARED) && a->rec.backing == DMTCP_BACK_FILE) continue;
+    ensure_writable(a);
+  }
+  if (ptracer_pid) d_prctl(PR_SET_PTRACER, ptracer_pid, 0, 0, 0);
+  uint32_t msg[2] = { 'R', (uint32_t)d_getpid() };
+  d_write_all(ack_fd, msg, sizeof msg);
+  d_close(ack_fd);
+}
+
 static void read_pages(void)
 {
   for (;;) {
@@ -677,11 +698,15 @@ static void parse_args(long *sp)
   int argc = (int)sp[0];
   char **argv = (char **)(sp + 1);
   for (int i = 1; i < argc; i++) {
-    if (str_eq(argv[i], "--stream-fd") && i + 1 < argc) {
+    int *target = 0;
+    if (str_eq(argv[i], "--stream-fd")) target = &stream_fd;
+    else if (str_eq(argv[i], "--ack-fd")) target = &ack_fd;
+    else if (str_eq(argv[i], "--ptracer")) target = &ptracer_pid;
+    if (target && i + 1 < argc) {
       const char *s = argv[++i];
       int v = 0;
       while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-      stream_fd = v;
+      *target = v;
     } else if (str_eq(argv[i], "--verbose")) {
       verbose = 1;
     } else {
@@ -723,7 +748,9 @@ void restorer_main(long *sp)
   for (uint32_t i = 0; i < n_areas; i++) {
     if (areas[i].rec.backing != DMTCP_BACK_NONE) map_area(&areas[i]);
   }
+  offer_direct_writes();
   read_pages();
+  if (ptracer_pid) d_prctl(PR_SET_PTRACER, 0, 0, 0, 0);
   final_protection();
   info.brk_restored = restore_mm_map();
   d_close(stream_fd);

@@ -40,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (p.operands.length === 0) throw new CliError('no image given; usage: dmtcp_restart [OPTIONS] ckpt_*.dmtcp', 2);
   const images = p.operands.map((f) => path.resolve(f));
+  const trace = process.env.DMTCP_TRACE ? (m: string) => process.stderr.write(`[restart ${Date.now() % 100000}] ${m}\n`) : () => undefined;
+  trace('start');
   if (!fs.existsSync(mtcpRestart)) throw new CliError(`${mtcpRestart} is missing; run "npm run build" first`, 1);
 
   // Every image is checked before anything is started: a bad one stops the restart with its own message.
@@ -74,33 +76,57 @@ export async function main(argv: string[]): Promise<number> {
   if (tmpDir) info.set(StreamTlv.TMPDIR, path.resolve(tmpDir));
   const debug = optFlag(p, 'debug');
 
+  trace('images checked, coordinator ready');
   const restorers = images.map((image) => startDecoder(image, info, debug));
+  trace('decoder started; exec mtcp_restart');
   // Processes beyond the first run beside this one; the first one becomes this process.
   for (const r of restorers.slice(1)) {
-    setCloexec(r, false);
-    spawnDetached(mtcpRestart, ['mtcp_restart', '--stream-fd', String(r)], process.env, [r], false);
-    fs.closeSync(r);
+    setCloexec(r.stream, false);
+    setCloexec(r.ack, false);
+    spawnDetached(mtcpRestart, restorerArgs(r, debug), process.env, [r.stream, r.ack], false);
+    fs.closeSync(r.stream);
+    fs.closeSync(r.ack);
   }
   const first = restorers[0];
-  setCloexec(first, false);
-  const args = ['mtcp_restart', '--stream-fd', String(first)];
-  if (debug) args.push('--verbose');
-  execve(mtcpRestart, args, process.env);
+  setCloexec(first.stream, false);
+  setCloexec(first.ack, false);
+  execve(mtcpRestart, restorerArgs(first, debug), process.env);
 }
 
-/** Starts the detached decoder writing image's restore stream into a pipe; returns the pipe's read end. */
-function startDecoder(image: string, info: Map<number, string>, debug: boolean): number {
-  const fds = pipe();
+interface Restorer {
+  /** read end of the restore stream */
+  stream: number;
+  /** write end of the ack pipe back to the decoder */
+  ack: number;
+  decoderPid: number;
+}
+
+function restorerArgs(r: Restorer, debug: boolean): string[] {
+  const args = ['mtcp_restart', '--stream-fd', String(r.stream), '--ack-fd', String(r.ack), '--ptracer', String(r.decoderPid)];
+  if (debug) args.push('--verbose');
+  return args;
+}
+
+/** Starts the detached decoder for one image: it writes the restore stream into one pipe and learns from a second
+ *  one when the restorer is ready for pages written straight into its memory. */
+function startDecoder(image: string, info: Map<number, string>, debug: boolean): Restorer {
+  const stream = pipe();
+  const ack = pipe();
   try {
-    setPipeSize(fds.write, 1 << 20);
+    setPipeSize(stream.write, 1 << 20);
   } catch {
     // the default pipe size only costs speed
   }
   const infoArg = Buffer.from(JSON.stringify([...info.entries()])).toString('base64');
   const script = path.join(packageRoot, 'dist', 'src', 'cli', 'restore-decoder.js');
-  spawnDetached(process.execPath, [process.execPath, script, '--image', image, '--fd', String(fds.write), '--info', infoArg], cleanEnv(), [fds.write], !debug);
-  fs.closeSync(fds.write);
-  return fds.read;
+  const decoderPid = spawnDetached(
+    process.execPath,
+    [process.execPath, script, '--image', image, '--fd', String(stream.write), '--ack-fd', String(ack.read), '--info', infoArg],
+    cleanEnv(), [stream.write, ack.read], !debug,
+  );
+  fs.closeSync(stream.write);
+  fs.closeSync(ack.read);
+  return { stream: stream.read, ack: ack.write, decoderPid };
 }
 
 /** A coordinator already running another computation cannot take these processes. */

@@ -11,7 +11,10 @@ export async function main(argv: string[]): Promise<number> {
     { name: 'image', value: true, help: 'image to decode' },
     { name: 'fd', value: true, help: 'pipe to write the restore stream into' },
     { name: 'info', value: true, help: 'restart information, base64 JSON' },
+    { name: 'ack-fd', value: true, help: 'pipe on which the restorer reports its areas mapped (direct writes)' },
   ]);
+  const ack = optString(p, 'ack-fd');
+  const ackFd = ack === undefined ? undefined : Number(ack);
   const image = optString(p, 'image') ?? '';
   const fd = Number(optString(p, 'fd'));
   const info = new Map<number, string>(JSON.parse(Buffer.from(optString(p, 'info') ?? 'W10=', 'base64').toString('utf8')) as [number, string][]);
@@ -19,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { reader, ctx } = openForRestart(pipeline, image, info);
     try {
-      await writeRestoreStream(pipeline, reader, ctx, fd);
+      await writeRestoreStream(pipeline, reader, ctx, fd, { ackFd });
     } finally {
       reader.close();
     }
@@ -35,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     fs.closeSync(fd);
+    if (ackFd !== undefined) fs.closeSync(ackFd);
     await pipeline.close();
   }
 }

@@ -12,6 +12,7 @@ import type { Pipeline } from './pipeline';
 import type { CheckpointContext, ChunkSource, ChunkWork, WrittenImage } from './types';
 
 const PADDING = Buffer.alloc(8);
+const SYNC_EVERY = 64 << 20;
 
 export const WRITER_VERSION = 'dmtcp-ts 0.1.0';
 
@@ -59,6 +60,8 @@ export class ImageWriter implements RawStreamSink {
   /** Output in stream order: each entry resolves to the bytes to append. */
   private readonly output: Promise<Output>[] = [];
   private negotiating = false;
+  private unsynced = 0;
+  private syncing?: Promise<void>;
   private writing?: Promise<void>;
   private failed?: Error;
 
@@ -330,6 +333,7 @@ export class ImageWriter implements RawStreamSink {
           const n = out.parts.reduce((s, b) => s + b.length, 0);
           await this.file!.writev(out.parts, this.filePos);
           this.filePos += n;
+          this.startWriteback(n);
         } finally {
           out.release?.();
           if (out.bytes) {
@@ -344,6 +348,17 @@ export class ImageWriter implements RawStreamSink {
         this.writing = undefined;
         if (this.output.length && !this.failed) this.pump();
       });
+  }
+
+  /** Every SYNC_EVERY bytes, flushes what is written so far in the background, so the final fsync finds little
+   *  left and the disk works while the codec does. */
+  private startWriteback(written: number): void {
+    if (this.opts.fsync === false) return;
+    this.unsynced += written;
+    if (this.unsynced < SYNC_EVERY || this.syncing) return;
+    this.unsynced = 0;
+    const file = this.file!;
+    this.syncing = file.datasync().catch(() => undefined).finally(() => (this.syncing = undefined));
   }
 
   private finish(endBody: Buffer): void {
@@ -376,6 +391,7 @@ export class ImageWriter implements RawStreamSink {
       tail.push(stage.encodeTrailer(this.blocks, size));
       await this.file!.writev(tail, this.filePos);
       this.filePos = size;
+      await this.syncing;
       if (this.opts.fsync !== false) await this.file!.sync();
       trace('fsync done');
       await this.file!.close();
@@ -433,6 +449,7 @@ export class ImageWriter implements RawStreamSink {
     this.file = undefined;
     (async () => {
       await this.writing?.catch(() => undefined);
+      await this.syncing;
       await file?.close().catch(() => undefined);
       if (this.tempPath) await fsp.unlink(this.tempPath).catch(() => undefined);
     })().finally(() => this.rejectDone(e));

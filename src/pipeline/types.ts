@@ -69,10 +69,15 @@ export interface ChunkWork {
   raw: Buffer | null;
   /** The payload exactly as stored in the image, and the codec id that encoded it (0 = the raw bytes). */
   stored: Buffer | null;
+  /** Restart: where the payload is in the image file, when it was not read into `stored` (workers read it). */
+  storedAt?: { file: string; offset: number; length: number } | null;
   codecId: number;
   rawChecksum: bigint;
   storedChecksum: bigint;
   flags: number;
+  /** Restart, direct mode: decode straight into this process's memory; `delivered` says it happened. */
+  sink?: { pid: number; address: bigint } | null;
+  delivered?: boolean;
   /** Gives the chunk's lent buffers back to their pool; the writer calls it once the chunk is written. */
   release?: () => void;
 }

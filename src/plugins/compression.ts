@@ -7,7 +7,7 @@ import type { CodecRef } from '../pipeline/workers/protocol';
 
 /** A chunk that failed to decode or encode; the caller adds the image and offset. */
 export class ChunkError extends Error {
-  constructor(message: string, readonly kind: 'corrupt' | 'codec' | 'read' | 'internal') {
+  constructor(message: string, readonly kind: 'corrupt' | 'codec' | 'read' | 'write' | 'internal') {
     super(message);
     this.name = 'ChunkError';
   }
@@ -50,7 +50,7 @@ export class CompressionPlugin implements PipelinePlugin {
     });
 
     pipeline.hooks.decodeChunk.tapPromise({ name: CompressionPlugin.pluginName, stage: Stage.COMPRESS }, async (chunk, ctx) => {
-      if (chunk.raw || !chunk.stored) return chunk;
+      if (chunk.raw || chunk.delivered || (!chunk.stored && !chunk.storedAt)) return chunk;
       let codec: CodecRef | null = null;
       if (chunk.codecId !== 0) {
         const found = pipeline.hooks.resolveCodec.call(chunk.codecId, ctx);
@@ -61,15 +61,25 @@ export class CompressionPlugin implements PipelinePlugin {
         }
         codec = ref(found);
       }
-      // The stored bytes move to the worker: give it a buffer of its own (a pooled one when they already are).
+      // The stored bytes move to the worker: give it a buffer of its own (a pooled one when they already are),
+      // or let it read them from the image file itself.
       const stored = chunk.stored;
-      const storedBuf = stored.byteOffset === 0 && stored.buffer.byteLength === pool.size && stored.length <= pool.size
-        ? (stored.buffer as ArrayBuffer)
-        : copyInto(borrow(stored.length), stored);
-      const out = borrow(chunk.rawLength);
+      let storedBuf: ArrayBuffer | null = null;
+      if (stored) {
+        storedBuf = stored.byteOffset === 0 && stored.buffer.byteLength === pool.size && stored.length <= pool.size
+          ? (stored.buffer as ArrayBuffer)
+          : copyInto(borrow(stored.length), stored);
+      }
+      const where = chunk.storedAt!;
+      const sink = chunk.sink ?? undefined;
+      const out = sink ? new ArrayBuffer(0) : borrow(chunk.rawLength);
       const r = await pipeline.workers().run(
-        { op: 'decode', codec, stored: storedBuf, storedLength: stored.length, rawLength: chunk.rawLength, rawChecksum: chunk.rawChecksum, storedChecksum: chunk.storedChecksum, out },
-        [storedBuf, out],
+        {
+          op: 'decode', codec, stored: storedBuf ?? { file: where.file, offset: where.offset },
+          storedLength: stored ? stored.length : where.length, rawLength: chunk.rawLength,
+          rawChecksum: chunk.rawChecksum, storedChecksum: chunk.storedChecksum, out, sink,
+        },
+        storedBuf ? [storedBuf, out] : [out],
       );
       if (r.op === 'error') {
         for (const b of r.buffers ?? []) pool.give(b);
@@ -77,6 +87,7 @@ export class CompressionPlugin implements PipelinePlugin {
       }
       if (r.op !== 'decode') throw new Error('a worker answered a decode job with an encode result');
       pool.give(r.stored);
+      if (r.delivered) return { ...chunk, stored: null, delivered: true };
       return { ...chunk, stored: null, raw: Buffer.from(r.out, 0, chunk.rawLength), release: () => pool.give(r.out) };
     });
   }

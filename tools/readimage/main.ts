@@ -1,7 +1,7 @@
 // readimage: shows what a .dmtcp image holds (header, memory areas, threads), as text or JSON, and verifies every
 // checksum with --verify. It parses through the same WebAssembly stage and pipeline as dmtcp_restart.
 import { AreaFlag, AreaKind, Backing, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, ThreadFlag } from '../../src/protocol/constants';
-import { BlockFlag } from '../../src/pipeline/image-format';
+import { BLOCK_HEADER_SIZE, BlockFlag } from '../../src/pipeline/image-format';
 import { ImageError, ImageReader } from '../../src/pipeline/image-reader';
 import { Pipeline } from '../../src/pipeline/pipeline';
 import { defaultPlugins } from '../../src/plugins';
@@ -182,9 +182,11 @@ export async function verifyImage(file: string): Promise<{ chunks: number; bytes
     const verifyOne = async (c: (typeof data)[number]): Promise<void> => {
       const h = c.header;
       try {
-        const stored = reader.chunkPayload(c, pipeline.buffers);
-        if (stored.length !== h.storedLength) throw new ImageError(file, reader.size, `truncated: chunk at offset ${c.at} needs ${h.storedLength} payload bytes`);
-        const work: ChunkWork = { area: h.area, offset: h.offset, rawLength: h.rawLength, source: null, raw: null, stored, codecId: h.codec, rawChecksum: h.rawChecksum, storedChecksum: h.storedChecksum, flags: h.flags };
+        const work: ChunkWork = {
+          area: h.area, offset: h.offset, rawLength: h.rawLength, source: null, raw: null, stored: null,
+          storedAt: { file, offset: c.at + BLOCK_HEADER_SIZE, length: h.storedLength },
+          codecId: h.codec, rawChecksum: h.rawChecksum, storedChecksum: h.storedChecksum, flags: h.flags,
+        };
         const out = await pipeline.hooks.decodeChunk.promise(work, ctx);
         out.release?.();
         decoded++;

@@ -1,13 +1,30 @@
 // A pipeline worker thread: stages each chunk once in WebAssembly memory (copied from a buffer, or read straight out
 // of the frozen process), checksums it there, runs the codec the job names, and copies the result into the buffer
 // the caller lent it.
+import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { CodecImpl, CreateCodec } from '../codec';
-import { processVmRead } from '../../native/addon';
+import { processVmRead, processVmWrite } from '../../native/addon';
 import { hashInPlace, threadCodecModule } from '../wasm/thread-stage';
 import type { CodecRef, DecodeJob, EncodeJob, Job, JobResult } from './protocol';
 
 const codecs = new Map<string, CodecImpl>();
+const files = new Map<string, number>();
+
+/** Reads exactly `into.length` bytes of `file` at `offset` (image files stay open for the worker's life). */
+function readFile(file: string, offset: number, into: Uint8Array): void {
+  let fd = files.get(file);
+  if (fd === undefined) {
+    fd = fs.openSync(file, 'r');
+    files.set(file, fd);
+  }
+  let got = 0;
+  while (got < into.length) {
+    const n = fs.readSync(fd, into, got, into.length - got, offset + got);
+    if (n === 0) throw new Error(`unexpected end of ${file} at ${offset + got}`);
+    got += n;
+  }
+}
 
 function codecFor(ref: CodecRef): CodecImpl {
   const key = `${ref.module}\0${JSON.stringify(ref.options)}`;
@@ -66,9 +83,11 @@ function encode(job: EncodeJob): JobResult {
 
 function decode(job: DecodeJob): JobResult {
   const mod = threadCodecModule();
-  const fail = (kind: 'corrupt' | 'codec', message: string): JobResult => ({ op: 'error', job: job.job, kind, message, buffers: [job.stored, job.out] });
+  const lent = job.stored instanceof ArrayBuffer ? job.stored : null;
+  const fail = (kind: 'corrupt' | 'codec', message: string): JobResult => ({ op: 'error', job: job.job, kind, message, buffers: lent ? [lent, job.out] : [job.out] });
   const input = mod.inputView(job.storedLength);
-  input.set(new Uint8Array(job.stored, 0, job.storedLength));
+  if (job.stored instanceof ArrayBuffer) input.set(new Uint8Array(job.stored, 0, job.storedLength));
+  else readFile(job.stored.file, job.stored.offset, input);
   const storedSum = hashInPlace(mod, mod.heapBase, job.storedLength);
   if (storedSum !== job.storedChecksum) {
     return fail('corrupt', `payload checksum mismatch (expected ${hex(job.storedChecksum)}, found ${hex(storedSum)})`);
@@ -90,19 +109,28 @@ function decode(job: DecodeJob): JobResult {
     }
   }
   if (raw.length !== job.rawLength) return fail('corrupt', `decoded ${raw.length} bytes, expected ${job.rawLength}`);
-  const rawSum = hashView(raw);
+  // Stored as is: the payload checksum above already covered these very bytes.
+  const rawSum = job.codec === null && job.rawChecksum === job.storedChecksum ? storedSum : hashView(raw);
   if (rawSum !== job.rawChecksum) {
     return fail('corrupt', `decoded chunk checksum mismatch (expected ${hex(job.rawChecksum)}, found ${hex(rawSum)})`);
   }
+  if (job.sink) {
+    try {
+      processVmWrite(job.sink.pid, job.sink.address, raw);
+    } catch (e) {
+      return { op: 'error', job: job.job, kind: 'write', message: `writing into process ${job.sink.pid} at 0x${job.sink.address.toString(16)} failed: ${(e as Error).message}`, buffers: lent ? [lent, job.out] : [job.out] };
+    }
+    return { op: 'decode', job: job.job, out: job.out, stored: lent, delivered: true };
+  }
   new Uint8Array(job.out, 0, raw.length).set(raw);
-  return { op: 'decode', job: job.job, out: job.out, stored: job.stored };
+  return { op: 'decode', job: job.job, out: job.out, stored: lent, delivered: false };
 }
 
 function run(job: Job): JobResult {
   try {
     return job.op === 'encode' ? encode(job) : decode(job);
   } catch (e) {
-    const buffers = job.op === 'encode' ? [job.out] : [job.stored, job.out];
+    const buffers = job.op === 'encode' ? [job.out] : job.stored instanceof ArrayBuffer ? [job.stored, job.out] : [job.out];
     return { op: 'error', job: job.job, kind: 'internal', message: (e as Error).stack ?? String(e), buffers };
   }
 }
@@ -115,7 +143,7 @@ parentPort!.on('message', (job: Job) => {
     if (result.data) transfer.add(result.data);
   } else if (result.op === 'decode') {
     transfer.add(result.out);
-    transfer.add(result.stored);
+    if (result.stored) transfer.add(result.stored);
   } else {
     for (const b of result.buffers ?? []) transfer.add(b);
   }

@@ -28,13 +28,16 @@ export interface DecodeJob {
   job: number;
   /** null when the payload is stored as is */
   codec: CodecRef | null;
-  stored: ArrayBuffer;
+  /** The stored payload: in a buffer, or still in the image file (read straight into WebAssembly memory). */
+  stored: ArrayBuffer | { file: string; offset: number };
   storedLength: number;
   rawLength: number;
   rawChecksum: bigint;
   storedChecksum: bigint;
-  /** Receives the decoded bytes (at least rawLength bytes). */
+  /** Receives the decoded bytes (at least rawLength bytes); unused when `sink` is set. */
   out: ArrayBuffer;
+  /** Write the decoded bytes straight into this process's memory instead (process_vm_writev). */
+  sink?: { pid: number; address: bigint };
 }
 
 export type Job = EncodeJob | DecodeJob;
@@ -56,16 +59,19 @@ export interface DecodeResult {
   op: 'decode';
   job: number;
   out: ArrayBuffer;
-  stored: ArrayBuffer;
+  /** The job's stored buffer, returned for reuse (null when the payload came from the file). */
+  stored: ArrayBuffer | null;
+  /** The bytes went to the job's sink rather than into `out`. */
+  delivered: boolean;
 }
 
 export interface JobFailure {
   op: 'error';
   job: number;
   message: string;
-  /** 'corrupt' for bad input, 'codec' for a codec that cannot be loaded, 'read' when the process could not be
-   *  read, 'internal' otherwise */
-  kind: 'corrupt' | 'codec' | 'read' | 'internal';
+  /** 'corrupt' for bad input, 'codec' for a codec that cannot be loaded, 'read'/'write' when the other process's
+   *  memory could not be read or written, 'internal' otherwise */
+  kind: 'corrupt' | 'codec' | 'read' | 'write' | 'internal';
   /** Buffers of the job, returned for reuse. */
   buffers?: ArrayBuffer[];
 }

@@ -1,0 +1,218 @@
+// npm run bench: speed and size of checkpoint and restart, as ratios against this machine's own limits measured in the
+// same run (raw durable write of the same amount of data, memcpy), plus the figures the issues ask for. It reports;
+// it does not pass or fail. `--quick` uses 256 MiB instead of 1 GiB; results also go to build/bench-results.json.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { buildDir, testProgramsDir } from '../src/paths';
+import { Sandbox, program, type Proc } from '../test/helpers/sandbox';
+
+const MiB = 1 << 20;
+
+function now(): number {
+  return Number(process.hrtime.bigint()) / 1e9;
+}
+
+function fmt(s: number): string {
+  return `${s.toFixed(3)} s`;
+}
+
+function mb(n: number): string {
+  return `${(n / MiB).toFixed(1)} MiB`;
+}
+
+/** The durable-write baseline: `bytes` of incompressible data written to `dir` and fsynced, as a checkpoint must.
+ *  Best of three, so it is the machine's limit (the first write into freshly touched memory is much slower on VMs). */
+function rawWrite(dir: string, bytes: number): { write: number; durable: number } {
+  const runs = [0, 1, 2].map(() => rawWriteOnce(dir, bytes));
+  return { write: Math.min(...runs.map((r) => r.write)), durable: Math.min(...runs.map((r) => r.durable)) };
+}
+
+function rawWriteOnce(dir: string, bytes: number): { write: number; durable: number } {
+  const file = path.join(dir, 'raw-write.bin');
+  const block = Buffer.alloc(8 * MiB);
+  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
+  const fd = fs.openSync(file, 'w');
+  const t0 = now();
+  for (let done = 0; done < bytes; done += block.length) fs.writeSync(fd, block, 0, Math.min(block.length, bytes - done));
+  const t1 = now();
+  fs.fsyncSync(fd);
+  const t2 = now();
+  fs.closeSync(fd);
+  fs.rmSync(file);
+  return { write: t1 - t0, durable: t2 - t0 };
+}
+
+/** memcpy bandwidth in GB/s over a buffer larger than the caches. */
+function memcpyRate(): number {
+  const a = Buffer.alloc(256 * MiB, 1);
+  const b = Buffer.alloc(256 * MiB);
+  a.copy(b);
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t = now();
+    a.copy(b);
+    best = Math.min(best, now() - t);
+  }
+  return a.length / best / 1e9;
+}
+
+/** Size gzip -6 makes of the benchmark's memory: zlib level 6 (gzip's algorithm) over halves in two threads. */
+async function gzip6Size(file: string): Promise<number> {
+  const size = fs.statSync(file).size;
+  const cache = path.join(buildDir, `bench-gzip6-${size}.json`);
+  const gen = fs.statSync(path.join(testProgramsDir, 'bigmem')).mtimeMs;
+  try {
+    const c = JSON.parse(fs.readFileSync(cache, 'utf8')) as { gen: number; bytes: number };
+    if (c.gen === gen) return c.bytes;
+  } catch {
+    // not cached yet
+  }
+  const parts = Math.max(1, Math.min(4, os.availableParallelism()));
+  const step = Math.ceil(size / parts / MiB) * MiB;
+  const sizes = await Promise.all([...Array(parts).keys()].map((i) => new Promise<number>((resolve, reject) => {
+    const w = new Worker(`
+      const { workerData, parentPort } = require('node:worker_threads');
+      const fs = require('node:fs'); const zlib = require('node:zlib');
+      const fd = fs.openSync(workerData.file, 'r'); const buf = Buffer.alloc(workerData.len);
+      fs.readSync(fd, buf, 0, workerData.len, workerData.start);
+      parentPort.postMessage(zlib.gzipSync(buf, { level: 6 }).length);`, { eval: true, workerData: { file, start: i * step, len: Math.max(0, Math.min(step, size - i * step)) } });
+    w.on('message', resolve);
+    w.on('error', reject);
+  })));
+  const bytes = sizes.reduce((a, b) => a + b, 0);
+  fs.writeFileSync(cache, JSON.stringify({ gen, bytes }));
+  return bytes;
+}
+
+interface Round {
+  checkpoint: number;
+  imageBytes: number;
+  restart: number;
+  verified: boolean;
+  raw: { write: number; durable: number };
+}
+
+async function waitLine(p: Proc, re: RegExp, timeoutMs = 300000): Promise<void> {
+  await p.waitFor(re, timeoutMs);
+}
+
+/** One launch, one checkpoint timed as `dmtcp_command -bc` wall time, a kill, one restart timed until the
+ *  program prints again, then the program's own checksum verdict. */
+async function measureBig(mib: number, codecArgs: string[]): Promise<Round> {
+  const sb = Sandbox.create();
+  try {
+    await sb.startCoordinator(['--quiet']);
+    const p = sb.launch([program('bigmem'), String(mib)], { args: codecArgs });
+    const [, sum] = await p.waitFor(/^READY checksum=([0-9a-f]+)$/, 300000);
+    const raw = rawWrite(sb.dir, mib * MiB);
+    const t0 = now();
+    const r = await sb.command('-bc');
+    const checkpoint = now() - t0;
+    if (r.code !== 0) throw new Error(`checkpoint failed: ${r.stderr}`);
+    const [image] = sb.images();
+    const imageBytes = fs.statSync(image).size;
+    await p.kill();
+    const t1 = now();
+    const restarted = sb.restart([image]);
+    await waitLine(restarted, /^alive \d+$/);
+    const restart = now() - t1;
+    restarted.child.kill('SIGUSR1');
+    const [verdict] = await restarted.waitFor(/^(PASS|FAIL).*$/, 120000);
+    return { checkpoint, imageBytes, restart, verified: verdict === `PASS checksum=${sum}`, raw };
+  } finally {
+    await sb.cleanup();
+  }
+}
+
+async function measureCounter(): Promise<{ bc: number[]; imageBytes: number; restart: number }> {
+  const sb = Sandbox.create();
+  try {
+    await sb.startCoordinator(['--quiet']);
+    const p = sb.launch([program('counter'), '50']);
+    await p.waitFor(/^count 3$/);
+    const bc: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = now();
+      const r = await sb.command('-bc');
+      bc.push(now() - t);
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    const [image] = sb.images();
+    const imageBytes = fs.statSync(image).size;
+    await p.kill();
+    const t = now();
+    const r = sb.restart([image]);
+    await r.waitFor(/^count \d+$/);
+    return { bc, imageBytes, restart: now() - t };
+  } finally {
+    await sb.cleanup();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const quick = argv.includes('--quick');
+  const mib = quick ? 256 : 1024;
+  const out: Record<string, unknown> = { date: new Date().toISOString(), host: os.hostname(), cores: os.availableParallelism(), mib };
+  console.log(`dmtcp-ts benchmark: ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; process of ${mib} MiB (half random, half text)\n`);
+
+  const copy = memcpyRate();
+  console.log(`machine: memcpy ${copy.toFixed(1)} GB/s`);
+  out.memcpyGBs = copy;
+
+  const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmtcp-bench-'));
+  let gzipBytes: number;
+  try {
+    const dump = path.join(dumpDir, 'mem.bin');
+    const r = spawnSync(program('bigmem'), ['--dump', String(mib), dump]);
+    if (r.status !== 0) throw new Error(`bigmem --dump failed: ${r.stderr}`);
+    gzipBytes = await gzip6Size(dump);
+  } finally {
+    fs.rmSync(dumpDir, { recursive: true, force: true });
+  }
+  console.log(`gzip -6 of the same memory: ${mb(gzipBytes)}\n`);
+  out.gzip6Bytes = gzipBytes;
+
+  for (const [label, args] of [['default codec (dlz)', []], ['no compression (--no-gzip)', ['--no-gzip']]] as [string, string[]][]) {
+    const rounds: Round[] = [];
+    for (let i = 0; i < (quick ? 1 : 2); i++) rounds.push(await measureBig(mib, args));
+    const ck = median(rounds.map((r) => r.checkpoint));
+    const rs = median(rounds.map((r) => r.restart));
+    const raw = median(rounds.map((r) => r.raw.durable));
+    const rawNoSync = median(rounds.map((r) => r.raw.write));
+    const size = rounds[0].imageBytes;
+    console.log(`${label}:`);
+    console.log(`  raw write of ${mib} MiB here: ${fmt(raw)} with fsync (${fmt(rawNoSync)} without)`);
+    console.log(`  checkpoint (dmtcp_command -bc): ${fmt(ck)} = ${(ck / raw).toFixed(2)}x raw write   [floor: 3x; issue 6: 1.5x]`);
+    console.log(`  image: ${mb(size)} = ${(size / gzipBytes).toFixed(3)}x gzip -6   [floor: 1.1x]`);
+    console.log(`  restart until the program prints again: ${fmt(rs)} = ${(rs / raw).toFixed(2)}x raw write   [floor: 1.5x; issue 6: 1x]`);
+    console.log(`  checksum after restart: ${rounds.every((r) => r.verified) ? 'PASS' : 'FAIL'}   (rounds: ${rounds.map((r) => `${r.checkpoint.toFixed(2)}/${r.restart.toFixed(2)}`).join(', ')})\n`);
+    out[label] = { rounds, checkpoint: ck, restart: rs, rawDurable: raw, rawWrite: rawNoSync, imageBytes: size };
+  }
+
+  const c = await measureCounter();
+  console.log('counter program:');
+  console.log(`  checkpoint (dmtcp_command -bc wall, median of ${c.bc.length}): ${fmt(median(c.bc))}   [floor: 0.25 s; DMTCP: 0.6 s]`);
+  console.log(`  image: ${(c.imageBytes / 1024).toFixed(1)} KiB   [floor: 2 MiB; DMTCP: 3.5 MiB]`);
+  console.log(`  restart until it counts again: ${fmt(c.restart)}`);
+  out.counter = c;
+
+  fs.mkdirSync(buildDir, { recursive: true });
+  fs.writeFileSync(path.join(buildDir, 'bench-results.json'), JSON.stringify(out, null, 2));
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
+
