@@ -30,7 +30,8 @@ export class Peer {
   constructor(readonly socket: net.Socket, readonly serial: number) {}
 
   get address(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+    const host = (this.socket.remoteAddress ?? '?').replace(/^::ffff:/, '');   // IPv4 seen through a dual-stack socket
+    return `${host}:${this.socket.remotePort ?? '?'}`;
   }
 
   /** Describes the peer for log lines. */

@@ -197,3 +197,72 @@ describe('dmtcp_launch', () => {
     }
   });
 });
+
+describe('coordinator robustness and options', () => {
+  let sb: Sandbox;
+  beforeEach(() => (sb = Sandbox.create()));
+  afterEach(() => sb.cleanup());
+
+  it('logs and drops malformed and wrong-version peers, and keeps serving', async () => {
+    await sb.startCoordinator();
+    const net = await import('node:net');
+    const talk = (bytes: Buffer) => new Promise<Buffer>((resolve) => {
+      const s = net.connect(sb.port, '127.0.0.1', () => s.write(bytes));
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      s.on('close', () => resolve(Buffer.concat(got)));
+      s.on('error', () => resolve(Buffer.concat(got)));
+    });
+    await talk(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    const wrong = Buffer.alloc(16);
+    wrong.writeUInt32LE(0x50544d44, 0);
+    wrong.writeUInt16LE(7, 4);
+    wrong.writeUInt16LE(2, 6);
+    const answer = await talk(wrong);
+    assert.equal(answer.readUInt16LE(6), 4, 'a REJECT comes back');
+    assert.match(answer.toString('latin1'), /protocol version 7 is not supported \(this side speaks version 1\)/);
+    assert.match(sb.coordinator!.stderr, /rejected connection \d+ from 127\.0\.0\.1:\d+: bad magic 0x20544547 \(expected "DMTP"\); not a dmtcp peer\?/);
+    assert.match(sb.coordinator!.stderr, /rejected connection \d+ from 127\.0\.0\.1:\d+: protocol version 7 is not supported/);
+    const s = await sb.command('-s', '--json');
+    assert.equal(s.code, 0, 'still serving');
+  });
+
+  it('--daemon returns once listening, --exit-on-last ends it with its last process', async () => {
+    const portFile = sb.path('daemon.port');
+    const r = await sb.tool('dmtcp_coordinator', ['--daemon', '--exit-on-last', '-p', '0', '--port-file', portFile, '--ckptdir', sb.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const port = Number(fs.readFileSync(portFile, 'utf8'));
+    const st = JSON.parse((await sb.tool('dmtcp_command', ['-p', String(port), '-s', '--json'])).stdout) as { pid: number; exitOnLast: boolean };
+    sb.adopt(st.pid);
+    assert.equal(st.exitOnLast, true);
+    const p = sb.launch([program('counter'), '20', '3'], { port });
+    assert.equal((await p.exited).code, 0);
+    await until('the daemon to exit', () => {
+      try {
+        process.kill(st.pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+  });
+
+  it('reads DMTCP_PORT, DMTCP_CHECKPOINT_INTERVAL and DMTCP_CHECKPOINT_DIR', async () => {
+    await sb.startCoordinator();
+    const dir = sb.path('env-images');
+    const q = sb.spawnWith('dmtcp_launch', ['-j', program('counter'), '50'], { DMTCP_PORT: String(sb.port), DMTCP_CHECKPOINT_INTERVAL: '1', DMTCP_CHECKPOINT_DIR: dir });
+    await q.waitFor(/^count 1$/);
+    await until('an interval checkpoint in DMTCP_CHECKPOINT_DIR', () => (fs.existsSync(dir) && sb.images(dir).length === 1) || undefined, 30000);
+  });
+
+  it('checkpoints with another signal (--ckpt-signal 10) and restarts', async () => {
+    await sb.startCoordinator();
+    const p = sb.launch([program('counter'), '50'], { args: ['--ckpt-signal', '10'] });
+    await p.waitFor(/^count 2$/);
+    await sb.checkpoint();
+    await p.kill();
+    const r = sb.restart(sb.images());
+    await r.waitFor(/^count \d+$/);
+    await r.waitFor(/^count \d+$/);
+  });
+});

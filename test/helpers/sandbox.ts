@@ -156,6 +156,11 @@ export class Sandbox {
     return this.spawnNode('dmtcp_restart', [...coord, ...(opts.args ?? []), ...images], opts.env, 'dmtcp_restart');
   }
 
+  /** Starts one of our commands with extra environment, exactly as given (no -p/-j added). */
+  spawnWith(bin: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+    return this.spawnNode(bin, args, env, bin);
+  }
+
   /** Starts a script (the generated restart script) as a tracked process. */
   spawnScript(file: string, args: string[]): Proc {
     const child = spawn(file, args, { cwd: this.dir, env: { ...process.env, DMTCP_TMPDIR: this.dir }, stdio: ['pipe', 'pipe', 'pipe'] });
