@@ -107,6 +107,7 @@ static __attribute__((noinline)) int checkpoint_self(const char *sock_path, char
   threads_capture(slot);
   slot->is_ckpt = 1;
   procstate_capture();
+  timers_capture();
   settle_ckpt_dir();
   if (dmtcp_save_context(&slot->ctx) != 0) return CKPT_RESTARTED;
   return send_stream(sock_path, image, imgcap, bytes, err, errcap) == 0 ? CKPT_WRITTEN : CKPT_FAILED;
@@ -195,8 +196,10 @@ static void rejoin_after_restart(void)
 {
   char err[512];
   threads_release_restart_stacks();
+  timers_restore();
   restart_apply_blob();
   g_id.restarts++;
+  api_hook_restart();
   g_coord_fd = -1;
   if (coord_connect(err, sizeof err) < 0 || ckpt_register(1, err, sizeof err) < 0) {
     dlog("restart: %s", err);
@@ -218,11 +221,14 @@ static void do_checkpoint_barrier(const uint8_t *in, size_t len)
     send_reached("CHECKPOINTED", 0, 0, "the coordinator named no image service");
     return;
   }
+  api_hook_pre_checkpoint();
   int r = checkpoint_self(stream_path, image, sizeof image, &bytes, err, sizeof err);
   if (r == CKPT_RESTARTED) {
     rejoin_after_restart();
     return;
   }
+  g_id.checkpoints++;
+  api_hook_post_checkpoint();
   if (r == CKPT_FAILED) {
     dlog("checkpoint failed: %s", err);
     send_reached("CHECKPOINTED", 0, 0, err);
@@ -237,9 +243,11 @@ static void handle_barrier(const uint8_t *in, size_t len)
   char err[512];
   if (!tlv_get_str(in, len, DMTCP_TAG_STATE, state, sizeof state)) return;
   if (!__builtin_strcmp(state, "SUSPENDED")) {
+    api_begin_checkpoint();
     if (suspend_user_threads(err, sizeof err) < 0) {
       dlog("cannot suspend: %s", err);
       resume_user_threads();
+      api_end_checkpoint();
       send_reached("SUSPENDED", 0, 0, err);
       return;
     }
@@ -250,6 +258,7 @@ static void handle_barrier(const uint8_t *in, size_t len)
     do_checkpoint_barrier(in, len);
   } else if (!__builtin_strcmp(state, "RUNNING")) {
     resume_user_threads();
+    api_end_checkpoint();
     send_reached("RUNNING", 0, 0, 0);
   } else {
     dlog("unknown barrier '%s' from the coordinator; ignored", state);
@@ -307,6 +316,7 @@ static void *ckpt_thread_main(void *arg)
     if (coord_recv(&type, in, sizeof in, &len) < 0) {
       dlog("lost the connection to the coordinator; this process keeps running but can no longer be checkpointed");
       resume_user_threads();   /* never leave the program frozen by a checkpoint nobody will finish */
+      api_end_checkpoint();
       d_close(g_coord_fd);
       g_coord_fd = -1;
       return 0;

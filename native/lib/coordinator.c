@@ -124,27 +124,37 @@ int coord_connect(char *err, size_t errcap)
   return 0;
 }
 
-int coord_send(uint16_t type, const struct msg_out *m)
+int coord_send_fd(int fd, uint16_t type, const struct msg_out *m)
 {
   struct dmtcp_frame f = { DMTCP_PROTO_MAGIC, DMTCP_PROTO_VERSION, type, (uint32_t)m->used, 0 };
-  if (g_coord_fd < 0) return -1;
-  if (d_write_all(g_coord_fd, &f, sizeof f) < 0) return -1;
-  if (m->used && d_write_all(g_coord_fd, m->buf, m->used) < 0) return -1;
+  if (fd < 0) return -1;
+  if (d_write_all(fd, &f, sizeof f) < 0) return -1;
+  if (m->used && d_write_all(fd, m->buf, m->used) < 0) return -1;
   return 0;
 }
 
-/* Blocks for the next frame; returns 0, or -1 when the connection is gone or the frame is malformed. */
+int coord_send(uint16_t type, const struct msg_out *m)
+{
+  return coord_send_fd(g_coord_fd, type, m);
+}
+
 int coord_recv(uint16_t *type, uint8_t *buf, size_t cap, size_t *len)
 {
+  return coord_recv_fd(g_coord_fd, type, buf, cap, len);
+}
+
+/* Blocks for the next frame; returns 0, or -1 when the connection is gone or the frame is malformed. */
+int coord_recv_fd(int fd, uint16_t *type, uint8_t *buf, size_t cap, size_t *len)
+{
   struct dmtcp_frame f;
-  if (g_coord_fd < 0) return -1;
-  if (d_read_all(g_coord_fd, &f, sizeof f) < 0) return -1;
+  if (fd < 0) return -1;
+  if (d_read_all(fd, &f, sizeof f) < 0) return -1;
   if (f.magic != DMTCP_PROTO_MAGIC || f.version != DMTCP_PROTO_VERSION || f.length > cap) {
     dlog("malformed message from the coordinator (magic %x, version %u, length %u); disconnecting",
          f.magic, (unsigned)f.version, f.length);
     return -1;
   }
-  if (f.length && d_read_all(g_coord_fd, buf, f.length) < 0) return -1;
+  if (f.length && d_read_all(fd, buf, f.length) < 0) return -1;
   *type = f.type;
   *len = f.length;
   return 0;

@@ -38,6 +38,7 @@ struct dmtcp_identity {
   char host[256];
   char program[256];
   uint32_t generation;
+  uint32_t checkpoints;                /* checkpoints this process took part in */
   uint32_t restarts;
   int origin_pid;                      /* pid when first launched */
 };
@@ -72,11 +73,21 @@ long dmtcp_clone_thread(unsigned long flags, void *stack, int *ptid, int *ctid, 
                         void *slot) DMTCP_HIDDEN;
 void dmtcp_restart_entry(struct dmtcp_restart_info *info);   /* exported: the restorer jumps here */
 
+/* ---- virtual_ids.c: the ids the program knows and the ids the kernel uses now ---- */
+
+int vid_to_real(int virt) DMTCP_HIDDEN;
+int vid_to_virt(int real) DMTCP_HIDDEN;
+void vid_set(int virt, int real) DMTCP_HIDDEN;
+void vid_reset(void) DMTCP_HIDDEN;
+int vid_adopt_new_thread(int real) DMTCP_HIDDEN;
+
 /* ---- threads.c: what each thread needs back at restart ---- */
+
+#define DMTCP_MAX_PENDING 8
 
 struct thread_slot {
   struct dmtcp_context ctx;
-  int tid;
+  int tid;                             /* the virtual tid: what glibc and the program know */
   int is_main;
   int is_ckpt;
   int has_altstack;
@@ -88,6 +99,8 @@ struct thread_slot {
   uint32_t rseq_len;
   stack_t altstack;
   char name[16];
+  int n_pending;                       /* signals taken off the thread's queues at checkpoint, queued again after */
+  siginfo_t pending[DMTCP_MAX_PENDING];
 };
 
 extern struct thread_slot g_slots[DMTCP_MAX_THREADS] DMTCP_HIDDEN;
@@ -100,6 +113,8 @@ void threads_fixup_after_restart(struct thread_slot *slot) DMTCP_HIDDEN;
 void threads_recreate(void) DMTCP_HIDDEN;
 void threads_release_restart_stacks(void) DMTCP_HIDDEN;
 struct thread_slot *threads_main_slot(void) DMTCP_HIDDEN;
+extern long g_tid_offset DMTCP_HIDDEN;           /* offset of glibc's cached tid in struct pthread, or -1 */
+int threads_virtual_tid_of(uint64_t pthread_self_value) DMTCP_HIDDEN;
 
 /* ---- suspend.c: stopping and releasing user threads ---- */
 
@@ -114,6 +129,11 @@ void procstate_capture(void) DMTCP_HIDDEN;
 void procstate_restore(void) DMTCP_HIDDEN;
 void procstate_fill_process_record(struct dmtcp_rec_process *p) DMTCP_HIDDEN;
 const char *procstate_cwd(void) DMTCP_HIDDEN;
+
+/* ---- timers.c ---- */
+
+void timers_capture(void) DMTCP_HIDDEN;
+void timers_restore(void) DMTCP_HIDDEN;
 
 /* ---- stream_out.c: the raw process stream writer ---- */
 
@@ -153,6 +173,8 @@ struct msg_out {
 int coord_connect(char *err, size_t errcap) DMTCP_HIDDEN;
 int coord_send(uint16_t type, const struct msg_out *m) DMTCP_HIDDEN;
 int coord_recv(uint16_t *type, uint8_t *buf, size_t cap, size_t *len) DMTCP_HIDDEN;
+int coord_send_fd(int fd, uint16_t type, const struct msg_out *m) DMTCP_HIDDEN;
+int coord_recv_fd(int fd, uint16_t *type, uint8_t *buf, size_t cap, size_t *len) DMTCP_HIDDEN;
 void msg_u32(struct msg_out *m, uint16_t tag, uint32_t v) DMTCP_HIDDEN;
 void msg_u64(struct msg_out *m, uint16_t tag, uint64_t v) DMTCP_HIDDEN;
 void msg_str(struct msg_out *m, uint16_t tag, const char *s) DMTCP_HIDDEN;
@@ -167,6 +189,15 @@ void ckpt_thread_start(void) DMTCP_HIDDEN;
 int ckpt_register(int restarting, char *err, size_t errcap) DMTCP_HIDDEN;
 extern volatile int g_restarted DMTCP_HIDDEN;
 extern int g_ckpt_tid DMTCP_HIDDEN;
+
+/* ---- api.c ---- */
+
+void api_init(void) DMTCP_HIDDEN;
+void api_hook_pre_checkpoint(void) DMTCP_HIDDEN;
+void api_hook_post_checkpoint(void) DMTCP_HIDDEN;
+void api_hook_restart(void) DMTCP_HIDDEN;
+void api_begin_checkpoint(void) DMTCP_HIDDEN;
+void api_end_checkpoint(void) DMTCP_HIDDEN;
 
 /* ---- restart.c ---- */
 

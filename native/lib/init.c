@@ -115,6 +115,7 @@ __attribute__((constructor(101))) static void dmtcp_init(void)
   read_identity();
   memory_reserve_restorer_hole();
   threads_init();
+  api_init();
   suspend_install_handler();
   if (!selftest) {
     char err[512];

@@ -33,6 +33,7 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
 
   procstate_restore();
   g_restarted = 1;
+  vid_reset();          /* the old real tids mean nothing here; each thread records its new one */
   threads_recreate();
   threads_fixup_after_restart(main_slot);
   dmtcp_restore_context(&main_slot->ctx, 0);

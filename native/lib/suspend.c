@@ -31,12 +31,49 @@ int suspend_is_ckpt_signal(int sig)
   return sig == g_cfg.ckpt_signal;
 }
 
+/* Takes every pending signal but ours off the thread's queues (the process-wide queue included): a restarted process
+ * starts with empty queues, so they travel in the slot and are queued again after the checkpoint or restart. */
+static void take_pending(struct thread_slot *s)
+{
+  uint64_t set = ~0ull & ~(1ull << (g_cfg.ckpt_signal - 1)) & ~(1ull << (SIGKILL - 1)) & ~(1ull << (SIGSTOP - 1));
+  struct { long s, ns; } zero = { 0, 0 };
+  s->n_pending = 0;
+  while (s->n_pending < DMTCP_MAX_PENDING) {
+    long r = dsys4(__NR_rt_sigtimedwait, (long)&set, (long)&s->pending[s->n_pending], (long)&zero, 8);
+    if (r <= 0) break;
+    s->n_pending++;
+  }
+}
+
+/* Queues them again to this thread, siginfo and all; they stay blocked until the handler returns. */
+static void put_back_pending(struct thread_slot *s)
+{
+  long pid = d_getpid(), tid = d_gettid();
+  for (int i = 0; i < s->n_pending; i++) {
+    siginfo_t *info = &s->pending[i];
+    dsys4(__NR_rt_tgsigqueueinfo, pid, tid, info->si_signo, (long)info);
+  }
+  s->n_pending = 0;
+}
+
+/* A signal with our number that is not a checkpoint request: give it to the handler the program installed. */
+static void forward_to_program(int sig, siginfo_t *si, void *uc)
+{
+  struct sigaction app;
+  extern void dmtcp_program_ckpt_action(struct sigaction *out) DMTCP_HIDDEN;
+  dmtcp_program_ckpt_action(&app);
+  if (app.sa_handler == SIG_DFL || app.sa_handler == SIG_IGN) return;   /* DMTCP swallows it too */
+  if (app.sa_flags & SA_SIGINFO) app.sa_sigaction(sig, si, uc);
+  else app.sa_handler(sig);
+}
+
 static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
 {
-  (void)sig;
-  (void)uc;
-  /* Only our own checkpoint thread may park us; a stray `kill -USR2` from outside is ignored. */
-  if (!g_suspending || si->si_code != SI_TKILL || si->si_pid != (pid_t)d_getpid()) return;
+  /* Only our own checkpoint thread may park us; anything else with this number belongs to the program. */
+  if (!g_suspending || si->si_code != SI_TKILL || si->si_pid != (pid_t)d_getpid()) {
+    forward_to_program(sig, si, uc);
+    return;
+  }
   int saved_errno = errno;
   volatile int resume_seen = __atomic_load_n(&g_resume, __ATOMIC_SEQ_CST);
   struct thread_slot *volatile slot = threads_claim_slot();
@@ -46,6 +83,7 @@ static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
     return;
   }
   threads_capture(slot);
+  take_pending(slot);
   slot->is_ckpt = 0;
   if (dmtcp_save_context(&slot->ctx) == 0) {
     __atomic_fetch_add(&g_parked, 1, __ATOMIC_SEQ_CST);
@@ -55,6 +93,7 @@ static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
   while (__atomic_load_n(&g_resume, __ATOMIC_SEQ_CST) == resume_seen) {
     d_futex(&g_resume, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, resume_seen, 0);
   }
+  put_back_pending(slot);
   errno = saved_errno;
 }
 

@@ -1,6 +1,7 @@
 /* threads.c: the per-thread kernel state a thread needs back at restart, captured by the thread itself and
  * reinstated on a freshly cloned task (tid address, robust futex list, rseq, TLS base, alternate stack, name). */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sched.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -19,6 +20,8 @@ int g_n_slots;
 static ptrdiff_t rseq_offset;          /* glibc's __rseq_offset: the rseq area's place relative to the thread pointer */
 static unsigned rseq_size;             /* glibc's __rseq_size; 0 when glibc did not register rseq */
 
+long g_tid_offset = -1;
+
 static void *restart_stacks;
 static size_t restart_stacks_len;
 static int restarted_threads;          /* incremented by dmtcp_restore_context once a thread left its temporary stack */
@@ -32,6 +35,21 @@ void threads_init(void)
     rseq_offset = *off;
     rseq_size = *size < 32 ? 32 : *size;
   }
+  /* Where glibc keeps a thread's tid inside struct pthread: the kernel's clear_child_tid address of this thread is
+   * exactly that field (glibc registers it with set_tid_address / CLONE_CHILD_CLEARTID). */
+  uint64_t addr = 0;
+  uint64_t self = (uint64_t)pthread_self();
+  if (d_prctl(PR_GET_TID_ADDRESS, (long)&addr, 0, 0, 0) == 0 && addr > self && addr - self < 4096 &&
+      *(int *)addr == (int)d_gettid()) {
+    g_tid_offset = (long)(addr - self);
+  }
+}
+
+/* The virtual tid glibc holds for a pthread_t (a pointer to its struct pthread), or 0 when unknown. */
+int threads_virtual_tid_of(uint64_t pthread_self_value)
+{
+  if (g_tid_offset < 0 || !pthread_self_value) return 0;
+  return *(volatile int *)(pthread_self_value + (uint64_t)g_tid_offset);
 }
 
 struct thread_slot *threads_claim_slot(void)
@@ -44,8 +62,9 @@ struct thread_slot *threads_claim_slot(void)
 /* Runs in the thread being captured (signal handler or checkpoint thread): these calls only describe the caller. */
 void threads_capture(struct thread_slot *s)
 {
-  s->tid = (int)d_gettid();
-  s->is_main = s->tid == (int)d_getpid();
+  int real = (int)d_gettid();
+  s->tid = vid_to_virt(real);
+  s->is_main = real == (int)d_getpid();
   d_arch_prctl(ARCH_GET_FS, (long)&s->fs_base);
   s->tid_address = 0;
   d_prctl(PR_GET_TID_ADDRESS, (long)&s->tid_address, 0, 0, 0);
@@ -67,9 +86,12 @@ void threads_capture(struct thread_slot *s)
 void threads_fixup_after_restart(struct thread_slot *s)
 {
   long tid = d_gettid();
+  vid_set(s->tid, (int)tid);
   if (s->tid_address) {
     dsys1(__NR_set_tid_address, (long)s->tid_address);
-    *(volatile int *)s->tid_address = (int)tid;   /* glibc's cached pthread->tid: pthread_kill, mutex owners */
+    /* glibc's cached pthread->tid keeps the original (virtual) tid, so mutex owner fields recorded before the
+     * checkpoint still match; the wrappers translate it where it reaches the kernel. */
+    *(volatile int *)s->tid_address = s->tid;
   }
   if (s->robust_head) dsys2(__NR_set_robust_list, (long)s->robust_head, (long)s->robust_len);
   if (s->rseq_area) {

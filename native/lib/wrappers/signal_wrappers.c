@@ -14,6 +14,12 @@ int dmtcp_real_sigaction(int sig, const struct sigaction *act, struct sigaction 
   return NEXT_FN(sigaction)(sig, act, old);
 }
 
+void dmtcp_program_ckpt_action(struct sigaction *out) DMTCP_HIDDEN;
+void dmtcp_program_ckpt_action(struct sigaction *out)
+{
+  *out = app_ckpt_action;
+}
+
 static int is_ours(int sig)
 {
   return g_active && suspend_is_ckpt_signal(sig);

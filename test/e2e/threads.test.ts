@@ -1,0 +1,62 @@
+// Multithreaded programs: every thread is stopped and brought back where it was, with its locks, waits, ids,
+// thread-specific data and errno; signals, timers and blocking calls behave; real thread libraries survive.
+import * as assert from 'node:assert/strict';
+import { Sandbox, program } from '../helpers/sandbox';
+import { check, survives } from '../helpers/survive';
+
+describe('threads', () => {
+  let sb: Sandbox;
+  beforeEach(async () => {
+    sb = Sandbox.create();
+    await sb.startCoordinator();
+  });
+  afterEach(() => sb.cleanup());
+
+  for (const n of [2, 8, 128]) {
+    it(`${n} threads keep a shared counter consistent under an error-checking mutex`, async () => {
+      const r = await survives(sb, [program('threads'), String(n)], { alive: /^total \d+$/, checkpoints: 2 });
+      await sb.checkpoint();
+      assert.match(await check(r), /^PASS/, 'and after checkpointing the restarted process again');
+    });
+  }
+
+  it('a condition wait, a recursive mutex held twice, a read lock, a barrier, TSD and errno survive', async () => {
+    await survives(sb, [program('syncprims')], { alive: /^alive \d+$/ });
+  });
+
+  it('threads created and exiting during repeated checkpoints are neither lost nor doubled', async () => {
+    const p = sb.launch([program('churn')]);
+    await p.waitFor(/^made \d+$/);
+    for (let i = 0; i < 5; i++) await sb.checkpoint();
+    assert.match(await check(p), /^PASS/);
+    await p.kill();
+    const r = sb.restart(sb.images());
+    await r.waitFor(/^made \d+$/);
+    for (let i = 0; i < 3; i++) await sb.checkpoint();
+    assert.match(await check(r), /^PASS/);
+  });
+
+  it('a program written for EINTR keeps working across checkpoints and a restart', async () => {
+    await survives(sb, [program('eintr')], { alive: /^round \d+$/, checkpoints: 3 });
+  });
+
+  it('pending signals keep their order and values; handlers and the alternate stack survive', async () => {
+    await survives(sb, [program('signals')], { alive: /^alive \d+$/ });
+  });
+
+  it('setitimer, POSIX timers (signal and thread), ITIMER_PROF and sleep continue after restart', async () => {
+    await survives(sb, [program('timers')], { alive: /^ticks /, checkpoints: 1 });
+  });
+
+  it('the program may use SIGUSR2 itself when another checkpoint signal is chosen', async () => {
+    await survives(sb, [program('sigusr2')], { launchArgs: ['--ckpt-signal', '10'], alive: /^usr2 \d+$/ });
+  });
+
+  it('an OpenMP loop continues its sum', async () => {
+    await survives(sb, [program('openmp')], { alive: /^sum \d+ \d+$/, env: { OMP_NUM_THREADS: '4' } });
+  });
+
+  it('a C++ std::thread program keeps its totals', async () => {
+    await survives(sb, [program('cxxthreads')], { alive: /^total \d+$/ });
+  });
+});
