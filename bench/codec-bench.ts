@@ -148,17 +148,38 @@ interface Options {
   textFile: string | null;
   bytes: number;
   repeats: number;
+  levels: number[];
+  chunks: number[];
+  /** Directory with codec.wasm and codec.simd.wasm (default: the package's build/wasm). */
+  wasmDir: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { textFile: fs.existsSync(DEFAULT_TEXT) ? DEFAULT_TEXT : null, bytes: 32 * MiB, repeats: 3 };
+  const options: Options = {
+    textFile: fs.existsSync(DEFAULT_TEXT) ? DEFAULT_TEXT : null,
+    bytes: 32 * MiB,
+    repeats: 5,
+    levels: [1, 2, 3],
+    chunks: [256 * KiB, MiB],
+    wasmDir: undefined,
+  };
+  const list = (value: string): number[] => value.split(',').map((v) => Number(v));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--text') options.textFile = argv[++i];
     else if (arg === '--generated') options.textFile = null;
     else if (arg === '--mb') options.bytes = Number(argv[++i]) * MiB;
     else if (arg === '--repeats') options.repeats = Number(argv[++i]);
-    else throw new Error(`unknown argument ${arg} (use --text FILE | --generated | --mb N | --repeats N)`);
+    else if (arg === '--levels') options.levels = list(argv[++i]);
+    else if (arg === '--chunks') options.chunks = list(argv[++i]).map((k) => k * KiB);
+    else if (arg === '--wasm-dir') options.wasmDir = argv[++i];
+    else {
+      throw new Error(`unknown argument ${arg} (use --text FILE | --generated | --mb N | --repeats N | --levels 1,2,3 | ` +
+        '--chunks 256,1024 | --wasm-dir DIR)');
+    }
+  }
+  if (options.levels.some((l) => !Number.isInteger(l)) || options.chunks.some((c) => !(c > 0))) {
+    throw new Error('--levels and --chunks take comma-separated positive numbers');
   }
   return options;
 }
@@ -166,25 +187,35 @@ function parseArgs(argv: string[]): Options {
 interface Result {
   ratio: number;
   compressMBs: number;
+  compressBestMBs: number;
   decompressMBs: number;
+  decompressBestMBs: number;
 }
 
-/** Best-of-`repeats` wall time of `fn` in seconds. */
-function bestTime(repeats: number, fn: () => void): number {
-  let best = Infinity;
-  for (let i = 0; i < repeats; i++) {
+/** Wall times in seconds of `runs` calls of `fn`. */
+function times(runs: number, fn: () => void): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
     const start = process.hrtime.bigint();
     fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
+    out.push(Number(process.hrtime.bigint() - start) / 1e9);
   }
-  return best;
+  return out;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /**
- * Compresses `data` chunk by chunk with the staged (hot-path) API: every chunk is staged once, and
- * compressed or decompressed in place; the timed loops include no JavaScript-side copies.
+ * Compresses `data` chunk by chunk at `level` with the staged (hot-path) API: every chunk is
+ * staged once, and compressed or decompressed in place; the timed loops include no
+ * JavaScript-side copies. Speeds are the median (and the best) of `repeats` passes over all
+ * chunks; the machine may be shared, so the median is the figure to compare.
  */
-function measure(mod: CodecModule, data: Uint8Array, chunk: number, repeats: number): Result {
+function measure(mod: CodecModule, data: Uint8Array, chunk: number, level: number, repeats: number): Result {
   const e = mod.exports;
   const count = Math.ceil(data.length / chunk);
   const bound = e.dlzBound(chunk) >>> 0;
@@ -198,7 +229,7 @@ function measure(mod: CodecModule, data: Uint8Array, chunk: number, repeats: num
   const lengthOf = (i: number): number => Math.min(chunk, data.length - i * chunk);
   const compressAll = (): void => {
     for (let i = 0; i < count; i++) {
-      sizes[i] = e.dlzCompress(inputAt + i * chunk, lengthOf(i), framesAt + i * bound, bound, 1) >>> 0;
+      sizes[i] = e.dlzCompress(inputAt + i * chunk, lengthOf(i), framesAt + i * bound, bound, level) >>> 0;
     }
   };
   const decompressAll = (): void => {
@@ -208,6 +239,7 @@ function measure(mod: CodecModule, data: Uint8Array, chunk: number, repeats: num
       if (n !== lengthOf(i)) throw new Error(`decompression failed with ${n}`);
     }
   };
+  // One untimed pass each (it also lets the engine finish optimizing), then the check.
   compressAll();
   decompressAll();
   const memory = new Uint8Array(e.memory.buffer);
@@ -218,15 +250,17 @@ function measure(mod: CodecModule, data: Uint8Array, chunk: number, repeats: num
     if (Buffer.compare(original, decoded) !== 0) throw new Error(`round trip mismatch in chunk ${i}`);
   }
   const stored = sizes.reduce((sum, n, i) => sum + (n === 0 ? lengthOf(i) : n), 0);
-  const compressSeconds = bestTime(repeats, compressAll);
-  const decompressSeconds = bestTime(repeats * 2, decompressAll);
+  const compress = times(repeats, compressAll);
+  const decompress = times(repeats, decompressAll);
+  const mbs = (seconds: number): number => data.length / seconds / 1e6;
   return {
     ratio: data.length / stored,
-    compressMBs: data.length / compressSeconds / 1e6,
-    decompressMBs: data.length / decompressSeconds / 1e6,
+    compressMBs: mbs(median(compress)),
+    compressBestMBs: mbs(Math.min(...compress)),
+    decompressMBs: mbs(median(decompress)),
+    decompressBestMBs: mbs(Math.min(...decompress)),
   };
 }
-
 /** Ratio of the system `gzip -6` on `data`, whole and (if given) compressed chunk by chunk. */
 function gzipRatio(data: Uint8Array, chunk?: number): number | null {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'codec-bench-'));
@@ -255,7 +289,8 @@ function loadText(options: Options): { text: Uint8Array; source: string } {
 }
 
 function row(cells: (string | number)[]): string {
-  return cells.map((c, i) => String(c).padStart(i === 0 ? 12 : i === 1 ? 7 : 10)).join(' ');
+  const widths = [10, 6, 6, 6, 10, 10, 10, 10, 10];
+  return cells.map((c, i) => String(c).padStart(widths[i] ?? 10)).join(' ');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -263,23 +298,31 @@ export async function main(argv: string[]): Promise<number> {
   const { text, source } = loadText(options);
   const size = text.length;
   const modules: [string, CodecModule][] = [
-    ['plain', new CodecModule({ simd: false })],
-    ['simd', new CodecModule({ simd: true })],
+    ['plain', new CodecModule({ simd: false, wasmDir: options.wasmDir })],
+    ['simd', new CodecModule({ simd: true, wasmDir: options.wasmDir })],
   ];
-  console.log(`dlz codec benchmark: ${(size / MiB).toFixed(0)} MiB per data kind (text: ${source}), single thread, best of ${options.repeats}`);
-  console.log(row(['data', 'chunk', 'build', 'ratio', 'comp MB/s', 'dec MB/s']));
-  for (const chunk of [256 * KiB, MiB]) {
-    const kinds: [string, Uint8Array][] = [
-      ['text', text],
-      ['random', makeRandom(size)],
-      ['zero', new Uint8Array(size)],
-      ['half/half', makeHalfTextHalfRandom(size, chunk, text)],
+  console.log(`dlz codec benchmark: ${(size / MiB).toFixed(0)} MiB per data kind (text: ${source}), single thread, ` +
+    `median and best of ${options.repeats} passes${options.wasmDir ? ` (modules from ${options.wasmDir})` : ''}`);
+  console.log(row(['data', 'chunk', 'build', 'level', 'ratio', 'comp MB/s', '(best)', 'dec MB/s', '(best)']));
+  const random = makeRandom(size);
+  const zero = new Uint8Array(size);
+  for (const chunk of options.chunks) {
+    // Levels only change how compressible data is parsed; random and zero data are the same at every level.
+    const kinds: [string, Uint8Array, number[]][] = [
+      ['text', text, options.levels],
+      ['half/half', makeHalfTextHalfRandom(size, chunk, text), options.levels],
+      ['random', random, options.levels.slice(0, 1)],
+      ['zero', zero, options.levels.slice(0, 1)],
     ];
-    for (const [kind, data] of kinds) {
-      for (const [build, mod] of modules) {
-        const r = measure(mod, data, chunk, options.repeats);
-        const dec = Number.isFinite(r.decompressMBs) && r.ratio > 1 ? r.decompressMBs.toFixed(0) : '-';
-        console.log(row([kind, `${chunk / KiB}K`, build, r.ratio.toFixed(3), r.compressMBs.toFixed(0), dec]));
+    for (const [kind, data, levels] of kinds) {
+      for (const level of levels) {
+        for (const [build, mod] of modules) {
+          const r = measure(mod, data, chunk, level, options.repeats);
+          const compressed = r.ratio > 1;
+          const dec = (v: number): string => (compressed && Number.isFinite(v) ? v.toFixed(0) : '-');
+          console.log(row([kind, `${chunk / KiB}K`, build, level, r.ratio.toFixed(3), r.compressMBs.toFixed(0),
+            r.compressBestMBs.toFixed(0), dec(r.decompressMBs), dec(r.decompressBestMBs)]));
+        }
       }
     }
   }

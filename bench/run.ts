@@ -152,6 +152,36 @@ async function measureCounter(): Promise<{ bc: number[]; imageBytes: number; res
   }
 }
 
+/** Checkpoint (median wall of `dmtcp_command -bc`) and restart (until the program prints again) of `argv`, whose
+ *  every printed line matches `alive` once it runs. */
+async function measureProgram(argv: string[], ready: RegExp, alive: RegExp, checkpoints = 5): Promise<{ bc: number[]; restart: number; imageBytes: number; images: number; verdict?: string }> {
+  const sb = Sandbox.create();
+  try {
+    await sb.startCoordinator(['--quiet']);
+    const p = sb.launch(argv);
+    await p.waitFor(ready, 300000);
+    const bc: number[] = [];
+    for (let i = 0; i < checkpoints; i++) {
+      const t = now();
+      const r = await sb.command('-bc');
+      bc.push(now() - t);
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    const images = sb.images();
+    const imageBytes = images.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+    await sb.killComputation();
+    const t = now();
+    const r = sb.restart(images);
+    await r.waitFor(alive, 300000);
+    const restart = now() - t;
+    r.child.kill('SIGUSR1');
+    const [verdict] = await r.waitFor(/^(PASS|FAIL)\b.*$/, 120000);
+    return { bc, restart, imageBytes, images: images.length, verdict };
+  } finally {
+    await sb.cleanup();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1];
@@ -203,6 +233,27 @@ export async function main(argv: string[]): Promise<number> {
   console.log(`  image: ${(c.imageBytes / 1024).toFixed(1)} KiB   [floor: 2 MiB; DMTCP: 3.5 MiB]`);
   console.log(`  restart until it counts again: ${fmt(c.restart)}`);
   out.counter = c;
+
+  // Issue 3: 32 threads against one, same program (threads.c), printing every 5 ms so the restart is seen at once.
+  const one = await measureProgram([program('threads'), '1', '5'], /^READY/, /^total \d+$/);
+  const many = await measureProgram([program('threads'), '32', '5'], /^READY/, /^total \d+$/);
+  const dCk = median(many.bc) - median(one.bc);
+  const dRs = many.restart - one.restart;
+  console.log('\n32 threads against 1 (threads.c):');
+  console.log(`  checkpoint: ${fmt(median(one.bc))} -> ${fmt(median(many.bc))} (+${(dCk * 1000).toFixed(0)} ms)   [floor: +20 ms]`);
+  console.log(`  restart until it prints again: ${fmt(one.restart)} -> ${fmt(many.restart)} (+${(dRs * 1000).toFixed(0)} ms)   [floor: +20 ms]`);
+  console.log(`  state after restart: ${many.verdict}`);
+  out.threads = { one, many };
+
+  // Issue 4: a tree of 32 processes, 16 MiB of its own memory each (forest.c).
+  const n = 32;
+  const tree = await measureProgram([program('forest'), String(n), '16', '10'], /^READY n=/, /^alive \d+$/, quick ? 1 : 3);
+  console.log(`\n${n}-process tree, 16 MiB each (forest.c):`);
+  console.log(`  checkpoint (dmtcp_command -bc, median of ${tree.bc.length}): ${fmt(median(tree.bc))} = ${((median(tree.bc) / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
+  console.log(`  images: ${tree.images} files, ${mb(tree.imageBytes)}`);
+  console.log(`  restart until the root prints again: ${fmt(tree.restart)} = ${((tree.restart / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
+  console.log(`  every process's checksum after restart: ${tree.verdict}`);
+  out.tree = tree;
 
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(path.join(buildDir, 'bench-results.json'), JSON.stringify(out, null, 2));

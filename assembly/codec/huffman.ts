@@ -160,14 +160,6 @@ export function buildLengths(hist: usize, alphabet: u32, lens: usize): u32 {
   return n;
 }
 
-/** The lowest symbol with a non-zero count (used for single-symbol tables). */
-export function firstUsedSymbol(hist: usize, alphabet: u32): u32 {
-  for (let s: u32 = 0; s < alphabet; s++) {
-    if (load<u32>(hist + (<usize>s << 2)) != 0) return s;
-  }
-  return 0;
-}
-
 @inline
 function reverseBits(code: u32, len: u32): u32 {
   let v = code;
@@ -242,9 +234,8 @@ function highestUsed(lens: usize, alphabet: u32): u32 {
   return top;
 }
 
-/** Bytes writeTable() will produce. */
+/** Bytes writeTable() will produce for a code of `used` >= 2 symbols. */
 export function tableSize(lens: usize, alphabet: u32, used: u32): u32 {
-  if (used == 1) return 2;
   const span = highestUsed(lens, alphabet) + 1;
   const dense = 2 + ((span + 1) >> 1);
   const sparse = 2 + ((span + 7) >> 3) + ((used + 1) >> 1);
@@ -252,15 +243,11 @@ export function tableSize(lens: usize, alphabet: u32, used: u32): u32 {
 }
 
 /**
- * Writes a table description (see the spec): [kind][...]. For a single-symbol table `single` is
- * the symbol. Returns the address after the description.
+ * Writes the description (see the spec) of a code of `used` >= 2 symbols, dense or sparse,
+ * whichever is smaller. (Sections of one symbol are RLE sections, so the encoder never writes
+ * single-symbol tables.) Returns the address after the description.
  */
-export function writeTable(out: usize, lens: usize, alphabet: u32, used: u32, single: u32): usize {
-  if (used == 1) {
-    store<u8>(out, <u8>TABLE_SINGLE);
-    store<u8>(out, <u8>single, 1);
-    return out + 2;
-  }
+export function writeTable(out: usize, lens: usize, alphabet: u32, used: u32): usize {
   const top = highestUsed(lens, alphabet);
   const span = top + 1;
   const dense = 2 + ((span + 1) >> 1);
@@ -290,24 +277,10 @@ export function writeTable(out: usize, lens: usize, alphabet: u32, used: u32, si
 }
 
 /**
- * A u32 decode-table entry: symbol << 4 (bits 0-11, a 16-byte index into the symbol's info
- * table), code length (bits 12-17), the aux byte (bits 18-23), and code length + extra bits
- * (bits 24-31). Six-bit fields sit at the bottom of `entry >> 12` and `entry >> 18` so they can be
- * used as 64-bit shift counts directly (shift counts are taken modulo 64).
- */
-@inline
-function wideEntry(symbol: u32, len: u32, aux: usize): u32 {
-  const info = <u32>load<u16>(aux + (<usize>symbol << 1));
-  return (symbol << 4) | (len << 12) | ((info >> 8) << 18) | ((len + (info & 0xff)) << 24);
-}
-
-/**
- * Fills a decode table of HUF_TABLE_SIZE entries from code lengths. Without `aux` (0) entries are
- * u16: symbol | length << 8. With `aux` (u16 per symbol: extra bits after the code | an aux byte
- * << 8) entries are u32 as described at wideEntry().
+ * Fills a decode table of HUF_TABLE_SIZE u16 entries (symbol | code length << 8) from code lengths.
  * Returns 0, or ERR_TABLE unless the lengths form a complete prefix code of 2+ symbols.
  */
-function buildDecodeTable(lens: usize, alphabet: u32, table: usize, aux: usize): i32 {
+function buildDecodeTable(lens: usize, alphabet: u32, table: usize): i32 {
   if (canonicalStarts(lens, alphabet) != KRAFT_TOTAL) return ERR_TABLE;
   const next = HUF_WORK + WORK_NEXT_CODE;
   for (let s: u32 = 0; s < alphabet; s++) {
@@ -317,13 +290,8 @@ function buildDecodeTable(lens: usize, alphabet: u32, table: usize, aux: usize):
     const code = load<u32>(slot);
     store<u32>(slot, code + 1);
     const step = (<u32>1) << len;
-    if (aux == 0) {
-      const entry = <u16>(s | (len << 8));
-      for (let i = reverseBits(code, len); i < HUF_TABLE_SIZE; i += step) store<u16>(table + (<usize>i << 1), entry);
-    } else {
-      const entry = wideEntry(s, len, aux);
-      for (let i = reverseBits(code, len); i < HUF_TABLE_SIZE; i += step) store<u32>(table + (<usize>i << 2), entry);
-    }
+    const entry = <u16>(s | (len << 8));
+    for (let i = reverseBits(code, len); i < HUF_TABLE_SIZE; i += step) store<u16>(table + (<usize>i << 1), entry);
   }
   return 0;
 }
@@ -333,7 +301,7 @@ function buildDecodeTable(lens: usize, alphabet: u32, table: usize, aux: usize):
  * using `lens` (u8[alphabet]) as scratch. Returns 0 and sets tableCursor past the description,
  * or a negative error code.
  */
-export function readTable(ip: usize, end: usize, alphabet: u32, lens: usize, table: usize, aux: usize): i32 {
+export function readTable(ip: usize, end: usize, alphabet: u32, lens: usize, table: usize): i32 {
   if (ip + 2 > end) return ERR_TRUNCATED;
   const kind = <u32>load<u8>(ip);
   const top = <u32>load<u8>(ip, 1);
@@ -341,12 +309,7 @@ export function readTable(ip: usize, end: usize, alphabet: u32, lens: usize, tab
   let p = ip + 2;
   if (kind == TABLE_SINGLE) {
     // A zero-length code: every table slot decodes the symbol without consuming bits.
-    if (aux == 0) {
-      for (let i: u32 = 0; i < HUF_TABLE_SIZE; i++) store<u16>(table + (<usize>i << 1), <u16>top);
-    } else {
-      const entry = wideEntry(top, 0, aux);
-      for (let i: u32 = 0; i < HUF_TABLE_SIZE; i++) store<u32>(table + (<usize>i << 2), entry);
-    }
+    for (let i: u32 = 0; i < HUF_TABLE_SIZE; i++) store<u16>(table + (<usize>i << 1), <u16>top);
     tableCursor = p;
     return 0;
   }
@@ -374,5 +337,5 @@ export function readTable(ip: usize, end: usize, alphabet: u32, lens: usize, tab
     nibble++;
   }
   tableCursor = p + nibbleBytes;
-  return buildDecodeTable(lens, alphabet, table, aux);
+  return buildDecodeTable(lens, alphabet, table);
 }

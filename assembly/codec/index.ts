@@ -4,7 +4,6 @@ import {
   ERR_TRUNCATED, ERR_CORRUPT, ERR_VERSION, ERR_OUTPUT_SIZE, ERR_OFFSET, ERR_TRAILING, ERR_TABLE,
 } from './format';
 import { SCRATCH_BASE, SCRATCH_BYTES, HEAP_START } from './layout';
-import { initSymbolTables } from './tables';
 import { hash64 } from './xxh64';
 import { allEqual } from './bytes';
 import { compress, MAX_INPUT } from './compress';
@@ -37,7 +36,6 @@ function growTo(end: u64): bool {
 // Module start: the scratch region must lie above the static data and exist in memory.
 if (__heap_base > SCRATCH_BASE) unreachable();
 if (!growTo(<u64>HEAP_START)) unreachable();
-initSymbolTables();
 
 /** Format version written as the first byte of every frame. */
 export function version(): u32 {
@@ -91,8 +89,8 @@ export function dlzBound(len: u32): u32 {
 
 /**
  * Compresses [src, src + srcLen) to dst. Returns the frame length, or 0 meaning "store raw"
- * (incompressible, empty, larger than maxInput(), or saving less than 1/64). `level` is accepted
- * for compatibility; all levels currently behave like level 1.
+ * (incompressible, empty, larger than maxInput(), or saving less than 1/64). `level` 1 (or less)
+ * is the fast default, 2 a stronger greedy parse, 3 (or more) a lazy parse; all give the same format.
  */
 export function dlzCompress(src: usize, srcLen: u32, dst: usize, dstCap: u32, level: i32): u32 {
   return compress(src, srcLen, dst, dstCap, level);

@@ -18,6 +18,9 @@ export const KIND_AREAS: u32 = 3;
 export const KIND_META: u32 = 4;
 export const KIND_PLUGIN: u32 = 5;
 export const KIND_END: u32 = 6;
+export const KIND_FDS: u32 = 7;
+/** The highest descriptor kind (enum dmtcp_fd_kind): DMTCP_FD_PTY_MASTER. */
+export const FD_KIND_MAX: u32 = 15;
 export const KIND_CHUNK: u32 = 16;
 
 export const FLAG_ZERO: u32 = 1;
@@ -28,6 +31,7 @@ export const FILE_FLAG_INCREMENTAL: u32 = 1;
 export const PROCESS_SIZE: u32 = 672;
 export const AREA_SIZE: u32 = 80;
 export const THREAD_SIZE: u32 = 32;
+export const FD_SIZE: u32 = 80;
 export const AUXV_WORDS: u32 = 64;
 export const MAX_PATH: u32 = 4096;
 export const MAX_TLVS: u32 = 32;

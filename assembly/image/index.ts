@@ -7,10 +7,10 @@
 import { xxh64, check32 } from '../common/xxh64';
 import {
   FILE_MAGIC, TRAILER_MAGIC, BLOCK_MAGIC, FORMAT_VERSION, FILE_HEADER_SIZE, BLOCK_HEADER_SIZE, TRAILER_SIZE,
-  ARCH_X86_64, PAGE_SIZE, MAX_CHUNK_RAW, MAX_SECTION, KIND_PROCESS, KIND_END, KIND_CHUNK, FLAG_ZERO, FLAG_PARENT,
-  PROCESS_SIZE, AREA_SIZE, THREAD_SIZE, AUXV_WORDS, MAX_PATH, MAX_TLVS,
+  ARCH_X86_64, PAGE_SIZE, MAX_CHUNK_RAW, MAX_SECTION, KIND_PROCESS, KIND_FDS, KIND_CHUNK, FLAG_ZERO, FLAG_PARENT,
+  PROCESS_SIZE, AREA_SIZE, THREAD_SIZE, FD_SIZE, AUXV_WORDS, MAX_PATH, MAX_TLVS,
   OK, E_MAGIC, E_VERSION, E_HEADER_SIZE, E_ARCH, E_PAGE_SIZE, E_CHECK, E_KIND, E_LENGTH, E_CHECKSUM, E_TRUNCATED,
-  E_RECORD,
+  E_RECORD, FD_KIND_MAX,
 } from './format';
 
 const OUT: usize = memory.data(1024, 16);
@@ -140,7 +140,7 @@ export function parseBlockHeader(src: usize, len: usize): i32 {
   const flags = <u32>load<u8>(src, 7);
   const rawLen = load<u32>(src, 12);
   const storedLen = load<u32>(src, 40);
-  if (!((kind >= KIND_PROCESS && kind <= KIND_END) || kind == KIND_CHUNK)) return fail(E_KIND, KIND_CHUNK, kind, 4);
+  if (!((kind >= KIND_PROCESS && kind <= KIND_FDS) || kind == KIND_CHUNK)) return fail(E_KIND, KIND_CHUNK, kind, 4);
   if (kind == KIND_CHUNK) {
     const offset = load<u64>(src, 16);
     if (rawLen == 0 || rawLen > MAX_CHUNK_RAW || (rawLen & (PAGE_SIZE - 1)) != 0) {
@@ -284,5 +284,35 @@ export function parseThread(src: usize, len: usize): i32 {
   store<u64>(OUT + 40, load<u64>(src, 8));
   store<u32>(OUT + 48, 16);
   store<u32>(OUT + 52, THREAD_SIZE);
+  return ok();
+}
+
+/** One descriptor record (struct dmtcp_rec_fd). Results: 32 fd (i32), 36 kind, 40 flags, 44 file flags, 48 offset
+ *  (i64), 56 dev, 64 inode, 72 size, 80 mtime seconds (u64), 88 mtime ns, 92 owner vpid, 96 owner fd, 100 mode,
+ *  104 path length (NUL excluded), 108 path offset, 112 data offset, 116 data length, 120 bytes occupied (8-aligned). */
+export function parseFd(src: usize, len: usize): i32 {
+  if (len < FD_SIZE) return fail(E_TRUNCATED, FD_SIZE, len, 0);
+  const kind = load<u32>(src, 4);
+  if (kind < 1 || kind > FD_KIND_MAX) return fail(E_RECORD, FD_KIND_MAX, kind, 4);
+  const pathLen = load<u32>(src, 72);
+  const dataLen = load<u32>(src, 76);
+  if (pathLen < 1 || pathLen > MAX_PATH + 1) return fail(E_RECORD, MAX_PATH, pathLen, 72);
+  const total = <u64>FD_SIZE + <u64>pathLen + <u64>dataLen;
+  if (total > <u64>len) return fail(E_RECORD, len, total, 76);
+  if (load<u8>(src + FD_SIZE + pathLen - 1) != 0) return fail(E_RECORD, 0, load<u8>(src + FD_SIZE + pathLen - 1), FD_SIZE);
+  store<i32>(OUT + 32, load<i32>(src));
+  store<u32>(OUT + 36, kind);
+  store<u32>(OUT + 40, load<u32>(src, 8));
+  store<u32>(OUT + 44, load<u32>(src, 12));
+  for (let i: usize = 0; i < 5; i++) store<u64>(OUT + 48 + i * 8, load<u64>(src + 16 + i * 8));
+  store<u32>(OUT + 88, load<u32>(src, 56));
+  store<u32>(OUT + 92, load<u32>(src, 60));
+  store<i32>(OUT + 96, load<i32>(src, 64));
+  store<u32>(OUT + 100, load<u32>(src, 68));
+  store<u32>(OUT + 104, pathLen - 1);
+  store<u32>(OUT + 108, FD_SIZE);
+  store<u32>(OUT + 112, FD_SIZE + pathLen);
+  store<u32>(OUT + 116, dataLen);
+  store<u32>(OUT + 120, <u32>((total + 7) & ~<u64>7));
   return ok();
 }

@@ -11,6 +11,9 @@
 /* The last MiB of the hole is scratch where the restorer parks the vDSO block when its old and new places overlap. */
 #define RESTORER_VDSO_SCRATCH (RESTORER_BASE + RESTORER_SIZE - 0x100000UL)
 
+#define DMTCP_MAX_SHMIDS 64
+#define DMTCP_RESTART_INFO_VERSION 2
+
 /* Handed by the restorer to the library's restart entry (rdi). */
 struct dmtcp_restart_info {
   uint32_t magic;                      /* DMTCP_RESTART_INFO_MAGIC */
@@ -21,6 +24,8 @@ struct dmtcp_restart_info {
   int32_t reserved;
   uint32_t blob_len;
   uint8_t blob[8192];                  /* the RESTART record's TLV payload */
+  uint32_t n_shmids;                   /* System V segments attached again: old id, new id, 1 if it had been removed */
+  int32_t shmids[DMTCP_MAX_SHMIDS][3];
 };
 #define DMTCP_RESTART_INFO_MAGIC 0x52534d44u /* "DMSR" */
 

@@ -60,6 +60,7 @@ enum dmtcp_tag {
   DMTCP_TAG_VPID = 23,                         /* u32: pid as the program sees it */
   DMTCP_TAG_ELAPSED_US = 24,                   /* u64 */
   DMTCP_TAG_SERVICE_PID = 25,                  /* u32: pid of the image service, allowed to read us (PR_SET_PTRACER) */
+  DMTCP_TAG_PIDS = 26,                         /* u32 pairs (real pid, virtual pid) of every process in the barrier */
 };
 
 #endif

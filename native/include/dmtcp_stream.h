@@ -40,6 +40,7 @@ enum dmtcp_rec_type {
   DMTCP_REC_ERROR = 7,                 /* UTF-8 message: the producer failed; the reader reports it and stops */
   DMTCP_REC_RESTART = 8,               /* restart direction only: opaque TLV blob handed to the library's restart entry */
   DMTCP_REC_PULL = 9,                  /* struct dmtcp_rec_pages: the reader copies these pages itself (process_vm_readv) */
+  DMTCP_REC_FD = 10,                   /* struct dmtcp_rec_fd, then path bytes, then data bytes */
 };
 
 /* Transfer negotiation (checkpoint direction): after the last AREA record the writer answers one byte on the same
@@ -71,6 +72,10 @@ enum dmtcp_tlv_tag {
   DMTCP_TLV_TMPDIR = 19,
   DMTCP_TLV_IMAGE_PATH = 20,           /* RESTART blob: the image this process was restored from */
   DMTCP_TLV_NPROCS = 21,              /* RESTART blob: decimal count of processes restarted together */
+  DMTCP_TLV_VPID = 22,                 /* PROCESS: decimal ids as the program knows them: pid, parent, group, session */
+  DMTCP_TLV_VPPID = 23,
+  DMTCP_TLV_VPGID = 24,
+  DMTCP_TLV_VSID = 25,
 };
 
 struct dmtcp_mm_map {                  /* the fields of struct prctl_mm_map the restorer gives back to the kernel */
@@ -127,6 +132,8 @@ enum dmtcp_backing {
 
 #define DMTCP_AREA_F_SHARED 1
 #define DMTCP_AREA_F_GROWSDOWN 2
+#define DMTCP_AREA_F_SHARED_COPY 4     /* shared memory whose contents another process's image holds (the lowest pid
+                                        * among the processes mapping it); restored only by mapping the same object */
 
 struct dmtcp_rec_area {
   uint64_t start, end;
@@ -155,6 +162,80 @@ struct dmtcp_rec_end {
   uint64_t file_pages;                 /* pages left to their file */
   uint32_t status;                     /* 0 = complete */
   uint32_t reserved;
+};
+
+/* One open descriptor of the process (checkpoint direction; the restore plan carries the same record). */
+enum dmtcp_fd_kind {
+  DMTCP_FD_REG = 1,                    /* regular file: reopened by path at its offset */
+  DMTCP_FD_DIR = 2,
+  DMTCP_FD_CHR = 3,                    /* character device: reopened by path (/dev/null, /dev/urandom, ...) */
+  DMTCP_FD_FIFO = 4,                   /* named pipe */
+  DMTCP_FD_PIPE = 5,                   /* anonymous pipe end; `ino` names the pipe, the access mode which end */
+  DMTCP_FD_SOCKET = 6,
+  DMTCP_FD_EPOLL = 7,
+  DMTCP_FD_EVENTFD = 8,
+  DMTCP_FD_SIGNALFD = 9,
+  DMTCP_FD_TIMERFD = 10,
+  DMTCP_FD_INOTIFY = 11,
+  DMTCP_FD_DELETED = 12,               /* regular file deleted while open: its contents travel as data */
+  DMTCP_FD_TTY = 13,                   /* a terminal: at restart, the terminal dmtcp_restart runs on */
+  DMTCP_FD_OTHER = 14,                 /* anything else: restored as /dev/null with a warning */
+  DMTCP_FD_PTY_MASTER = 15,            /* /dev/ptmx: `size` holds its pty number (TIOCGPTN) */
+};
+
+/* The data of a DMTCP_FD_TTY record: how the terminal was set. For a pseudo-terminal slave `size` holds its number
+ * (the N of /dev/pts/N), otherwise all ones. */
+struct dmtcp_tty_state {
+  uint8_t termios[40];                 /* struct termios as TCGETS fills it (36 bytes), padded */
+  uint16_t rows, cols, xpixel, ypixel; /* TIOCGWINSZ */
+  int32_t fg_vpgid;                    /* its foreground process group (virtual), when it is our controlling tty */
+  int32_t reserved;
+};
+#define DMTCP_TTY_NOT_PTS 0xffffffffffffffffull
+
+/* The data of event descriptors, which the library itself recreates at restart (fds.c). */
+struct dmtcp_eventfd_state {
+  uint64_t count;
+  uint32_t semaphore;
+  uint32_t reserved;
+};
+
+struct dmtcp_timerfd_state {
+  int32_t clockid;
+  uint32_t reserved;
+  uint64_t ticks;                      /* expirations not read yet */
+  int64_t interval_sec, interval_nsec; /* timerfd_gettime(): relative */
+  int64_t value_sec, value_nsec;
+};
+
+/* An epoll instance's data is an array of these: what was registered, under the target's descriptor number. */
+struct dmtcp_epoll_item {
+  int32_t fd;
+  uint32_t events;
+  uint64_t data;
+};
+
+#define DMTCP_FD_F_CLOEXEC 1           /* close-on-exec was set */
+#define DMTCP_FD_F_OUTSIDE 2           /* the other end (pipe, socket) belongs to no process of the computation */
+#define DMTCP_FD_F_DRAINED 4           /* data holds bytes drained from the pipe, to be written back */
+#define DMTCP_FD_F_CONTENTS 8          /* data holds the file's whole contents (deleted file, --ckpt-open-files) */
+#define DMTCP_FD_F_CTTY 16             /* a terminal that is this process's controlling terminal */
+
+struct dmtcp_rec_fd {
+  int32_t fd;
+  uint32_t kind;                       /* enum dmtcp_fd_kind */
+  uint32_t flags;                      /* DMTCP_FD_F_* */
+  uint32_t file_flags;                 /* fcntl(F_GETFL): O_ACCMODE, O_APPEND, O_NONBLOCK, ... */
+  int64_t offset;
+  uint64_t dev, ino;
+  uint64_t size;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  uint32_t owner_vpid;                 /* canonical holder of the open file description: the lowest (vpid, fd) */
+  int32_t owner_fd;                    /* among all processes of the computation that share it */
+  uint32_t mode;                       /* st_mode */
+  uint32_t path_len;                   /* bytes of path that follow, NUL included */
+  uint32_t data_len;                   /* bytes of data after the path (padded to 8 with it) */
 };
 
 #define DMTCP_REC_ALIGN(n) (((n) + 7u) & ~7u)

@@ -55,6 +55,15 @@ void api_end_checkpoint(void)
   d_futex(&ckpt_pending, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 0x7fffffff, 0);
 }
 
+/* In a fork child: the parent's critical sections and checkpoint are not the child's. */
+void api_after_fork(void)
+{
+  ckpt_disabled = 0;
+  ckpt_pending = 0;
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  client_lock = fresh;
+}
+
 int dmtcp_is_enabled(void)
 {
   return g_active;

@@ -19,6 +19,7 @@ static char stream_path[DMTCP_MAX_PATH];
 static char reply[DMTCP_MAX_PATH + 128];
 static char coord_ckpt_dir[DMTCP_MAX_PATH];
 static uint32_t service_pid;
+static int restarted_this_round;       /* the restorer already put the drained pipe bytes into the new pipes */
 
 static int open_unix(const char *path, char *err, size_t errcap)
 {
@@ -143,6 +144,7 @@ int ckpt_register(int restarting, char *err, size_t errcap)
   m.used = 0;
   msg_u32(&m, DMTCP_TAG_PROTOCOL_VERSION, DMTCP_PROTO_VERSION);
   msg_u32(&m, DMTCP_TAG_PID, (uint32_t)d_getpid());
+  msg_u32(&m, DMTCP_TAG_VPID, (uint32_t)vid_self_pid());
   msg_u32(&m, DMTCP_TAG_PPID, (uint32_t)dsys0(__NR_getppid));
   msg_str(&m, DMTCP_TAG_HOST, g_id.host);
   msg_str(&m, DMTCP_TAG_PROGRAM, g_id.program);
@@ -196,6 +198,8 @@ static void rejoin_after_restart(void)
 {
   char err[512];
   threads_release_restart_stacks();
+  restarted_this_round = 1;
+  fds_restore_events();
   timers_restore();
   restart_apply_blob();
   g_id.restarts++;
@@ -252,7 +256,35 @@ static void handle_barrier(const uint8_t *in, size_t len)
       return;
     }
     send_reached("SUSPENDED", 0, 0, 0);
-  } else if (!__builtin_strcmp(state, "DRAINED") || !__builtin_strcmp(state, "REFILLED")) {
+  } else if (!__builtin_strcmp(state, "DRAINED")) {
+    const uint8_t *pairs;
+    uint32_t plen = 0;
+    if (!tlv_find(in, len, DMTCP_TAG_PIDS, &pairs, &plen)) plen = 0;
+    static uint32_t pid_pairs[2048];
+    if (plen > sizeof pid_pairs) plen = sizeof pid_pairs;
+    __builtin_memcpy(pid_pairs, pairs, plen);
+    if (fds_capture(pid_pairs, (int)(plen / 8)) < 0) dlog("warning: cannot list open descriptors");
+    fds_drain();
+    send_reached(state, 0, 0, 0);
+  } else if (!__builtin_strcmp(state, "REFILLED")) {
+    if (restarted_this_round) {
+      /* Every restarted process of the computation, by its old (virtual) pid and its new real one. */
+      const uint8_t *pairs;
+      uint32_t plen = 0;
+      if (tlv_find(in, len, DMTCP_TAG_PIDS, &pairs, &plen)) {
+        for (uint32_t i = 0; i + 8 <= plen; i += 8) {
+          uint32_t real, virt;
+          __builtin_memcpy(&real, pairs + i, 4);
+          __builtin_memcpy(&virt, pairs + i + 4, 4);
+          if ((int)real != (int)d_getpid()) vid_set((int)virt, (int)real);
+        }
+      }
+      fds_release();
+      ipc_remove_again();
+    } else {
+      fds_refill();
+    }
+    restarted_this_round = 0;
     send_reached(state, 0, 0, 0);
   } else if (!__builtin_strcmp(state, "CHECKPOINTED")) {
     do_checkpoint_barrier(in, len);

@@ -30,6 +30,9 @@ struct dmtcp_config {
   int ckpt_signal;
   int debug;
   int unique_ckpt;
+  int explicit_ckpt_dir;
+  int ckpt_open_files;                 /* DMTCP_CKPT_OPEN_FILES: keep copies of open regular files in the image */               /* the launch named a checkpoint directory (it is passed on across exec) */
+  char lib_path[DMTCP_MAX_PATH];       /* this library, for LD_PRELOAD of exec'd programs */
 };
 
 struct dmtcp_identity {
@@ -75,11 +78,17 @@ void dmtcp_restart_entry(struct dmtcp_restart_info *info);   /* exported: the re
 
 /* ---- virtual_ids.c: the ids the program knows and the ids the kernel uses now ---- */
 
+int vid_any(void) DMTCP_HIDDEN;
 int vid_to_real(int virt) DMTCP_HIDDEN;
 int vid_to_virt(int real) DMTCP_HIDDEN;
 void vid_set(int virt, int real) DMTCP_HIDDEN;
 void vid_reset(void) DMTCP_HIDDEN;
 int vid_adopt_new_thread(int real) DMTCP_HIDDEN;
+int vid_new_process(int real) DMTCP_HIDDEN;
+int vid_self_pid(void) DMTCP_HIDDEN;
+void vid_after_fork(void) DMTCP_HIDDEN;
+void vid_format(char *buf, size_t cap) DMTCP_HIDDEN;
+void vid_parse(const char *s) DMTCP_HIDDEN;
 
 /* ---- threads.c: what each thread needs back at restart ---- */
 
@@ -122,6 +131,7 @@ void suspend_install_handler(void) DMTCP_HIDDEN;
 int suspend_user_threads(char *err, size_t errcap) DMTCP_HIDDEN;
 void resume_user_threads(void) DMTCP_HIDDEN;
 int suspend_is_ckpt_signal(int sig) DMTCP_HIDDEN;
+void suspend_after_fork(void) DMTCP_HIDDEN;
 
 /* ---- procstate.c: process-wide kernel state that is not in memory ---- */
 
@@ -130,10 +140,25 @@ void procstate_restore(void) DMTCP_HIDDEN;
 void procstate_fill_process_record(struct dmtcp_rec_process *p) DMTCP_HIDDEN;
 const char *procstate_cwd(void) DMTCP_HIDDEN;
 
+/* ---- fds.c ---- */
+
+struct stream_out;
+
+int fds_capture(const uint32_t *pairs, int n_pairs) DMTCP_HIDDEN;
+void fds_drain(void) DMTCP_HIDDEN;
+void fds_refill(void) DMTCP_HIDDEN;
+void fds_release(void) DMTCP_HIDDEN;
+int fds_shared_elsewhere(uint64_t dev, uint64_t ino) DMTCP_HIDDEN;
+void fds_restore_events(void) DMTCP_HIDDEN;
+void fds_write_records(struct stream_out *o) DMTCP_HIDDEN;
+int fds_count(void) DMTCP_HIDDEN;
+
 /* ---- timers.c ---- */
 
 void timers_capture(void) DMTCP_HIDDEN;
 void timers_restore(void) DMTCP_HIDDEN;
+void ipc_after_restart(const struct dmtcp_restart_info *info) DMTCP_HIDDEN;
+void ipc_remove_again(void) DMTCP_HIDDEN;
 
 /* ---- stream_out.c: the raw process stream writer ---- */
 
@@ -198,6 +223,9 @@ void api_hook_post_checkpoint(void) DMTCP_HIDDEN;
 void api_hook_restart(void) DMTCP_HIDDEN;
 void api_begin_checkpoint(void) DMTCP_HIDDEN;
 void api_end_checkpoint(void) DMTCP_HIDDEN;
+void api_after_fork(void) DMTCP_HIDDEN;
+int dmtcp_disable_ckpt(void);
+int dmtcp_enable_ckpt(void);
 
 /* ---- restart.c ---- */
 

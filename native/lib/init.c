@@ -1,6 +1,8 @@
 /* init.c: start-up of libdmtcp.so inside a launched program: configuration from the environment dmtcp_launch
  * prepared, the restorer's reserved hole, the checkpoint signal, registration and the checkpoint thread. */
+#include <dlfcn.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -68,7 +70,12 @@ static void read_config(void)
            sizeof g_cfg.coord_host);
   v = env_first("DMTCP_COORD_PORT", "DMTCP_PORT");
   g_cfg.coord_port = v ? atoi(v) : 7779;
-  if ((v = env_first("DMTCP_CHECKPOINT_DIR", 0))) absolute_dir(g_cfg.ckpt_dir, sizeof g_cfg.ckpt_dir, v);
+  if ((v = env_first("DMTCP_CHECKPOINT_DIR", 0))) {
+    absolute_dir(g_cfg.ckpt_dir, sizeof g_cfg.ckpt_dir, v);
+    g_cfg.explicit_ckpt_dir = 1;
+  }
+  Dl_info self;
+  if (dladdr((void *)&read_config, &self) && self.dli_fname) dstrlcpy(g_cfg.lib_path, self.dli_fname, sizeof g_cfg.lib_path);
   if (!getcwd(g_cfg.launch_dir, sizeof g_cfg.launch_dir)) g_cfg.launch_dir[0] = 0;
   dstrlcpy(g_cfg.tmpdir, (v = env_first("DMTCP_TMPDIR", "TMPDIR")) ? v : "/tmp", sizeof g_cfg.tmpdir);
   g_cfg.ckpt_signal = (v = env_first("DMTCP_SIGCKPT", 0)) ? atoi(v) : SIGUSR2;
@@ -81,11 +88,41 @@ static void read_config(void)
   else if (!env_flag("DMTCP_GZIP", 1)) dstrlcpy(g_cfg.codec, "none", sizeof g_cfg.codec);
   g_cfg.debug = env_flag("DMTCP_DEBUG", 0);
   g_cfg.unique_ckpt = env_flag("DMTCP_UNIQUE_CKPT_PLUGIN", 0);
+  g_cfg.ckpt_open_files = env_flag("DMTCP_CKPT_OPEN_FILES", 0);
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 && rl.rlim_cur > 16) {
     g_protected_fd_base = (int)rl.rlim_cur - 4;
   }
+}
+
+/* A fresh worker id: <hash of host>-<pid>-<microseconds>, stable across restarts of this process. */
+static void new_worker_id(void)
+{
+  uint32_t hostid = 2166136261u;
+  for (const char *p = g_id.host; *p; p++) hostid = (hostid ^ (uint8_t)*p) * 16777619u;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t stamp = (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+  dfmt(g_id.worker_id, sizeof g_id.worker_id, "%08x-%d-%lx", hostid, g_id.origin_pid, (unsigned long)stamp);
+}
+
+/* Ids inherited through exec: which virtual pid this process has and the computation's pid table. */
+static void read_inherited_ids(void)
+{
+  const char *map = getenv("DMTCP_PIDMAP");
+  if (map) vid_parse(map);
+  const char *vp = getenv("DMTCP_VIRTUAL_PID");
+  int virt = 0, real = 0;
+  for (; vp && *vp >= '0' && *vp <= '9'; vp++) virt = virt * 10 + (*vp - '0');
+  if (vp && *vp == ':') {
+    for (vp++; *vp >= '0' && *vp <= '9'; vp++) real = real * 10 + (*vp - '0');
+  }
+  int self = (int)d_getpid();
+  if (virt && real == self) vid_set(virt, self);   /* exec of the same process */
+  else vid_new_process(self);                      /* a process spawned by one under checkpoint control */
+  const char *comp = getenv("DMTCP_COMPUTATION");
+  if (comp) dstrlcpy(g_id.computation, comp, sizeof g_id.computation);
 }
 
 static void read_identity(void)
@@ -97,12 +134,39 @@ static void read_identity(void)
   dstrlcpy(g_id.program, base ? base + 1 : exe, sizeof g_id.program);
   if (gethostname(g_id.host, sizeof g_id.host) != 0) dstrlcpy(g_id.host, "localhost", sizeof g_id.host);
   g_id.origin_pid = getpid();
-  uint32_t hostid = 2166136261u;
-  for (const char *p = g_id.host; *p; p++) hostid = (hostid ^ (uint8_t)*p) * 16777619u;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t stamp = (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
-  dfmt(g_id.worker_id, sizeof g_id.worker_id, "%08x-%d-%lx", hostid, g_id.origin_pid, (unsigned long)stamp);
+  new_worker_id();
+}
+
+/* fork: the child is a new process of the same computation, with one thread and a copy of our state. It must not
+ * speak on the parent's coordinator connection: it gets its own, a new worker id and its own checkpoint thread. */
+static void atfork_prepare(void)
+{
+  dmtcp_disable_ckpt();     /* no checkpoint starts while a thread is in the middle of fork */
+}
+
+static void atfork_parent(void)
+{
+  dmtcp_enable_ckpt();
+}
+
+static void atfork_child(void)
+{
+  api_after_fork();
+  vid_after_fork();
+  suspend_after_fork();
+  d_close(g_coord_fd);
+  g_coord_fd = -1;
+  g_id.origin_pid = (int)d_getpid();
+  g_id.checkpoints = 0;
+  g_id.restarts = 0;
+  new_worker_id();
+  char err[512];
+  if (coord_connect(err, sizeof err) < 0 || ckpt_register(0, err, sizeof err) < 0) {
+    dlog("forked child not under checkpoint control: %s", err);
+    g_active = 0;
+    return;
+  }
+  ckpt_thread_start();
 }
 
 __attribute__((constructor(101))) static void dmtcp_init(void)
@@ -113,6 +177,7 @@ __attribute__((constructor(101))) static void dmtcp_init(void)
   }
   read_config();
   read_identity();
+  read_inherited_ids();
   memory_reserve_restorer_hole();
   threads_init();
   api_init();
@@ -126,5 +191,6 @@ __attribute__((constructor(101))) static void dmtcp_init(void)
     if (coord_connect(err, sizeof err) < 0 || ckpt_register(0, err, sizeof err) < 0) dfatal("%s", err);
   }
   g_active = 1;
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   ckpt_thread_start();
 }

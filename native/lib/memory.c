@@ -128,7 +128,52 @@ static int read_maps(char *err, size_t errcap)
 }
 
 /* Fills in kind, backing and scan for one area from its name and flags. */
+static void classify_kind(struct area *a, uint64_t inode);
+
+/* A System V segment (maps name it /SYSV<key>, its inode is the shmid): its size and mode (SHM_DEST, 01000, once it
+ * is removed) from /proc/sysvipc/shm, kept in file_size and mtime_nsec since a segment has no file. */
+static void sysv_details(struct dmtcp_rec_area *r)
+{
+  static char text[1 << 16];
+  long fd = d_open("/proc/sysvipc/shm", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return;
+  long used = 0, got;
+  while (used < (long)sizeof text - 1 && (got = d_read((int)fd, text + used, sizeof text - 1 - used)) > 0) used += got;
+  d_close((int)fd);
+  text[used] = 0;
+  const char *p = text;
+  while (*p && *p != '\n') p++;          /* header */
+  while (*p == '\n') {
+    p++;
+    uint64_t v[4] = { 0, 0, 0, 0 };       /* key, shmid, perms (octal), size */
+    for (int f = 0; f < 4; f++) {
+      while (*p == ' ') p++;
+      int neg = *p == '-';
+      if (neg) p++;
+      while (*p >= '0' && *p <= '9') v[f] = v[f] * (f == 2 ? 8 : 10) + (uint64_t)(*p++ - '0');
+      if (neg) v[f] = (uint64_t)-(int64_t)v[f];
+    }
+    if (v[1] == r->ino) {
+      r->file_size = v[3];
+      r->mtime_nsec = (uint32_t)v[2];
+      return;
+    }
+    while (*p && *p != '\n') p++;
+  }
+}
+
 static void classify(struct area *a, uint64_t inode)
+{
+  classify_kind(a, inode);
+  struct dmtcp_rec_area *r = &a->rec;
+  if (r->kind == DMTCP_AREA_SHARED_ANON && begins_with(a->path, "/SYSV")) sysv_details(r);
+  if (r->kind == DMTCP_AREA_SHARED_ANON && fds_shared_elsewhere(r->dev, r->ino)) {
+    r->flags |= DMTCP_AREA_F_SHARED_COPY;
+    a->scan = 0;
+  }
+}
+
+static void classify_kind(struct area *a, uint64_t inode)
 {
   struct dmtcp_rec_area *r = &a->rec;
   const char *path = a->path;
@@ -352,6 +397,13 @@ static void write_process_record(struct stream_out *o, uint32_t vdso_hash)
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_CODEC, g_cfg.codec);
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_UNIQUE, g_cfg.unique_ckpt ? "1" : "0");
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_ORIGIN_PID, pidbuf);
+  int ids[4] = { vid_self_pid(), vid_to_virt((int)dsys0(__NR_getppid)), vid_to_virt((int)dsys1(__NR_getpgid, 0)),
+                 vid_to_virt((int)dsys1(__NR_getsid, 0)) };
+  static const uint16_t tags[4] = { DMTCP_TLV_VPID, DMTCP_TLV_VPPID, DMTCP_TLV_VPGID, DMTCP_TLV_VSID };
+  for (int i = 0; i < 4; i++) {
+    dfmt(pidbuf, sizeof pidbuf, "%d", ids[i]);
+    out_tlv_str(body, sizeof body, &used, tags[i], pidbuf);
+  }
   out_record(o, DMTCP_REC_PROCESS, body, (uint32_t)used);
 }
 
@@ -411,6 +463,7 @@ int memory_write_stream(struct stream_out *o, int negotiable, char *err, size_t 
   out_bytes(o, &h, sizeof h);
   write_process_record(o, vdso_hash);
   write_thread_records(o);
+  fds_write_records(o);
   write_area_records(o);
   pull_mode = negotiable ? negotiate(o) : 0;
 

@@ -21,11 +21,12 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
   /* TLS first: compiled code may read the stack-protector canary or errno through fs. */
   d_arch_prctl(ARCH_SET_FS, (long)main_slot->fs_base);
 
-  if (info->magic != DMTCP_RESTART_INFO_MAGIC || info->version != 1) {
+  if (info->magic != DMTCP_RESTART_INFO_MAGIC || info->version != DMTCP_RESTART_INFO_VERSION) {
     dfatal("restart: the restorer and this library do not match (info magic %x version %u)", info->magic,
            info->version);
   }
   __builtin_memcpy(&g_restart_info, info, sizeof g_restart_info);
+  ipc_after_restart(&g_restart_info);
 
   /* The restorer is dead code now; put our placeholder back so the next restart finds the range free. */
   d_munmap((void *)g_restart_info.restorer_lo, g_restart_info.restorer_hi - g_restart_info.restorer_lo);

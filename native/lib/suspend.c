@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 
+#include <ucontext.h>
+
 #include "dmtcp_lib.h"
 #include "../include/dmtcp_sys.h"
 
@@ -67,6 +69,44 @@ static void forward_to_program(int sig, siginfo_t *si, void *uc)
   else app.sa_handler(sig);
 }
 
+/* Our signal interrupts blocking calls the kernel never restarts once a handler ran (poll, select, epoll_wait,
+ * pause, sigsuspend, sigtimedwait: they fail with EINTR even under SA_RESTART). A program that would not have seen a
+ * signal must not see EINTR because it was checkpointed: when the interrupted instruction is glibc's
+ * "mov $nr, %eax; syscall" for one of those calls, and no signal of the program's is waiting to be delivered, the
+ * call is issued again on return. Anything that does not match this pattern keeps its EINTR. */
+static int never_restarted(uint32_t nr)
+{
+  switch (nr) {
+  case __NR_poll: case __NR_select: case __NR_pause: case __NR_epoll_wait: case __NR_pselect6: case __NR_ppoll:
+  case __NR_epoll_pwait: case __NR_rt_sigsuspend: case __NR_rt_sigtimedwait:
+#ifdef __NR_epoll_pwait2
+  case __NR_epoll_pwait2:
+#endif
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static void reissue_interrupted_call(ucontext_t *uc)
+{
+  greg_t *g = uc->uc_mcontext.gregs;
+  if (g[REG_RAX] != -EINTR) return;
+  const uint8_t *ip = (const uint8_t *)g[REG_RIP];
+  if ((((uintptr_t)ip - 7) >> 12) != (((uintptr_t)ip - 1) >> 12)) return;   /* never read across a page edge */
+  if (ip[-2] != 0x0f || ip[-1] != 0x05 || ip[-7] != 0xb8) return;
+  uint32_t nr;
+  __builtin_memcpy(&nr, ip - 6, 4);
+  if (!never_restarted(nr)) return;
+  uint64_t pending = 0, blocked;
+  __builtin_memcpy(&blocked, &uc->uc_sigmask, sizeof blocked);
+  if (dsys2(__NR_rt_sigpending, (long)&pending, 8) < 0) return;
+  pending &= ~blocked & ~(1ull << (g_cfg.ckpt_signal - 1));
+  if (pending) return;                  /* the program's own signal: it gets its EINTR */
+  g[REG_RAX] = (greg_t)nr;
+  g[REG_RIP] -= 2;
+}
+
 static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
 {
   /* Only our own checkpoint thread may park us; anything else with this number belongs to the program. */
@@ -94,6 +134,7 @@ static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
     d_futex(&g_resume, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, resume_seen, 0);
   }
   put_back_pending(slot);
+  reissue_interrupted_call((ucontext_t *)uc);
   errno = saved_errno;
 }
 
@@ -219,4 +260,12 @@ void resume_user_threads(void)
   g_suspending = 0;
   __atomic_fetch_add(&g_resume, 1, __ATOMIC_SEQ_CST);
   d_futex(&g_resume, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 0x7fffffff, 0);
+}
+
+/* In a fork child: whatever the parent's checkpoint thread was doing does not concern the child. */
+void suspend_after_fork(void)
+{
+  g_suspending = 0;
+  g_parked = 0;
+  g_n_slots = 0;
 }

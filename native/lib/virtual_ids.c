@@ -7,6 +7,7 @@
 
 #define MAX_IDS (DMTCP_MAX_THREADS + 64)
 #define FRESH_VIRTUAL_BASE 0x3ff00000      /* ids handed to new threads whose real tid is taken as a virtual one */
+#define PROCESS_VIRTUAL_BASE 0x40000000    /* new processes whose real pid is taken: this plus the real pid */
 
 struct id_pair {
   int virt;
@@ -28,6 +29,12 @@ static void take(void)
 static void give(void)
 {
   __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Whether any id differs from its real one (a restart happened): callers skip translation work until then. */
+int vid_any(void)
+{
+  return __atomic_load_n(&n_ids, __ATOMIC_ACQUIRE) != 0;
 }
 
 int vid_to_real(int virt)
@@ -99,4 +106,58 @@ int vid_adopt_new_thread(int real)
   int virt = __atomic_fetch_add(&next_fresh, 1, __ATOMIC_RELAXED);
   vid_set(virt, real);
   return virt;
+}
+
+/* A process created after a restart (fork, posix_spawn): its virtual pid is its real one unless that number is a
+ * restored process's virtual pid. Parent and child compute the same answer from the same table. */
+int vid_new_process(int real)
+{
+  if (__atomic_load_n(&n_ids, __ATOMIC_ACQUIRE) == 0 || real <= 0) return real;
+  int taken = 0;
+  take();
+  for (int i = 0; i < n_ids; i++) {
+    if (ids[i].virt == real && ids[i].real != real) taken = 1;
+  }
+  give();
+  int virt = taken ? PROCESS_VIRTUAL_BASE + real : real;
+  vid_set(virt, real);
+  return virt;
+}
+
+int vid_self_pid(void)
+{
+  return vid_to_virt((int)d_getpid());
+}
+
+/* After fork the child runs alone: a lock held by another thread of the parent would stay held forever. */
+void vid_after_fork(void)
+{
+  lock = 0;
+  vid_new_process((int)d_getpid());
+}
+
+/* "virt:real,virt:real" for the environment of an exec'd image (at most `cap` bytes). */
+void vid_format(char *buf, size_t cap)
+{
+  size_t used = 0;
+  buf[0] = 0;
+  take();
+  for (int i = 0; i < n_ids && used + 24 < cap; i++) {
+    used += (size_t)dfmt(buf + used, cap - used, "%s%d:%d", used ? "," : "", ids[i].virt, ids[i].real);
+  }
+  give();
+}
+
+/* Reads a table written by vid_format. */
+void vid_parse(const char *s)
+{
+  while (s && *s) {
+    int v = 0, r = 0;
+    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+    if (*s++ != ':') return;
+    while (*s >= '0' && *s <= '9') r = r * 10 + (*s++ - '0');
+    if (v > 0 && r > 0) vid_set(v, r);
+    if (*s == ',') s++;
+    else return;
+  }
 }

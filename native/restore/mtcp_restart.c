@@ -30,18 +30,12 @@
 #include "../include/dmtcp_sys.h"
 #include "../include/dmtcp_stream.h"
 #include "../include/dmtcp_layout.h"
+#include "restorer.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-enum exit_code {
-  EXIT_USAGE = 2,
-  EXIT_STREAM = 3,      /* bad, truncated or failed stream */
-  EXIT_LAYOUT = 4,      /* address collision or unsupported layout */
-  EXIT_MAP = 5,         /* mmap/mprotect failure */
-  EXIT_FILE = 6,        /* a mapped file is missing */
-};
 
 /* ---- freestanding helpers (the compiler may emit calls to these) ---- */
 
@@ -81,7 +75,7 @@ int memcmp(const void *a, const void *b, size_t n)
   return 0;
 }
 
-static int str_eq(const char *a, const char *b)
+int str_eq(const char *a, const char *b)
 {
   while (*a && *a == *b) a++, b++;
   return *a == *b;
@@ -107,12 +101,12 @@ static void zero_fill(void *dst, size_t n)
 static char msg_buf[1024];
 static size_t msg_len;
 
-static void msg_str(const char *s)
+void msg_str(const char *s)
 {
   while (*s && msg_len < sizeof msg_buf - 2) msg_buf[msg_len++] = *s++;
 }
 
-static void msg_hex(uint64_t v)
+void msg_hex(uint64_t v)
 {
   char tmp[19];
   int n = 0;
@@ -130,7 +124,7 @@ static void msg_hex(uint64_t v)
   msg_str(tmp);
 }
 
-static void msg_dec(int64_t v)
+void msg_dec(int64_t v)
 {
   char tmp[24];
   int n = 23;
@@ -145,13 +139,13 @@ static void msg_dec(int64_t v)
   msg_str(tmp + n);
 }
 
-static void msg_begin(void)
+void msg_begin(void)
 {
   msg_len = 0;
   msg_str("mtcp_restart: ");
 }
 
-static __attribute__((noreturn)) void msg_fail(int code)
+__attribute__((noreturn)) void msg_fail(int code)
 {
   msg_buf[msg_len++] = '\n';
   d_write_all(2, msg_buf, msg_len);
@@ -185,6 +179,7 @@ static struct dmtcp_restart_info info;
 static int stream_fd = -1;
 static int ack_fd = -1;                /* tells the decoder our areas are mapped and writable (direct writes) */
 static int ptracer_pid;                /* the decoder, allowed to write our memory under Yama ptrace_scope=1 */
+static int plan_fd = -1;               /* the restart plan: the process tree and descriptors (plan.c) */
 static uint64_t stream_pos;            /* bytes consumed, for error messages */
 static char scratch[1u << 16];
 
@@ -563,8 +558,22 @@ static void map_area(struct plan_area *a)
       flags |= MAP_NORESERVE;
     }
   }
+  int sysv = 0, shared_handle = -1;
+  if (r->kind == DMTCP_AREA_SHARED_ANON && (shared_handle = plan_shared_lookup(r->dev, r->ino, &sysv)) >= 0) {
+    /* One object for every process that maps it (plan.c): map it again rather than a fresh anonymous area. */
+    if (sysv) {
+      long at = dsys3(__NR_shmat, shared_handle, (long)r->start, 0);
+      if (at < 0) map_fail(a, "attaching System V shared memory for", at);
+      if ((uint64_t)at != r->start) map_fail(a, "placing", -22);
+      a->cur_prot = PROT_READ | PROT_WRITE;
+      return;
+    }
+    fd = shared_handle;
+    flags = MAP_FIXED_NOREPLACE | MAP_SHARED;
+    prot = writable ? PROT_READ | PROT_WRITE : (int)r->prot;
+  }
   long m = d_mmap((void *)r->start, len, prot, flags, fd, fd >= 0 ? (long)r->offset : 0);
-  if (fd >= 0) d_close(fd);
+  if (fd >= 0 && fd != shared_handle) d_close(fd);
   if (m < 0) {
     if (m == -17 /* EEXIST */) {
       msg_begin();
@@ -702,6 +711,7 @@ static void parse_args(long *sp)
     if (str_eq(argv[i], "--stream-fd")) target = &stream_fd;
     else if (str_eq(argv[i], "--ack-fd")) target = &ack_fd;
     else if (str_eq(argv[i], "--ptracer")) target = &ptracer_pid;
+    else if (str_eq(argv[i], "--plan-fd")) target = &plan_fd;
     if (target && i + 1 < argc) {
       const char *s = argv[++i];
       int v = 0;
@@ -717,9 +727,9 @@ static void parse_args(long *sp)
       msg_fail(EXIT_USAGE);
     }
   }
-  if (stream_fd < 0) {
+  if (stream_fd < 0 && plan_fd < 0) {
     msg_begin();
-    msg_str("missing --stream-fd; this program is started by dmtcp_restart, not by hand");
+    msg_str("missing --stream-fd or --plan-fd; this program is started by dmtcp_restart, not by hand");
     msg_fail(EXIT_USAGE);
   }
 }
@@ -737,6 +747,14 @@ void restorer_main(long *sp)
     msg_fail(EXIT_LAYOUT);
   }
 
+  if (plan_fd >= 0) {
+    /* Fork the process tree and put every descriptor in place; from here on this is one process of the plan. */
+    struct plan_result me;
+    plan_execute(plan_fd, &me);
+    stream_fd = me.stream_fd;
+    ack_fd = me.ack_fd;
+    ptracer_pid = me.ptracer;
+  }
   read_header();
   read_plan();
   check_collisions();
@@ -748,6 +766,8 @@ void restorer_main(long *sp)
   for (uint32_t i = 0; i < n_areas; i++) {
     if (areas[i].rec.backing != DMTCP_BACK_NONE) map_area(&areas[i]);
   }
+  plan_close_shared();
+  info.n_shmids = (uint32_t)plan_shared_sysv_ids(&info.shmids[0][0], DMTCP_MAX_SHMIDS);
   offer_direct_writes();
   read_pages();
   if (ptracer_pid) d_prctl(PR_SET_PTRACER, 0, 0, 0, 0);
@@ -756,7 +776,7 @@ void restorer_main(long *sp)
   d_close(stream_fd);
 
   info.magic = DMTCP_RESTART_INFO_MAGIC;
-  info.version = 1;
+  info.version = DMTCP_RESTART_INFO_VERSION;
   info.restorer_lo = RESTORER_BASE;
   info.restorer_hi = RESTORER_BASE + RESTORER_SIZE;
   info.entry_arg = proc.entry_arg;

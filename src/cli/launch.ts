@@ -18,6 +18,7 @@ export const LAUNCH_OPTIONS: OptionSpec[] = [
   { name: 'no-gzip', help: 'store images uncompressed (DMTCP_GZIP=0)' },
   { name: 'codec', value: true, arg: 'NAME', help: 'image codec: dlz (default), deflate (gzip-compatible), none, or a plugin codec (DMTCP_CODEC)' },
   { name: 'ckpt-signal', value: true, arg: 'N', help: 'signal used to stop threads for a checkpoint (DMTCP_SIGCKPT; default 12, SIGUSR2)' },
+  { name: 'ckpt-open-files', help: 'save the contents of open files in the images, so a restart works after they changed or went away (DMTCP_CKPT_OPEN_FILES=1)' },
   { name: 'enable-unique-checkpoint-filenames', help: 'give every checkpoint generation its own image names (DMTCP_UNIQUE_CKPT_PLUGIN=1)' },
   { name: 'debug', help: 'print what the checkpoint library does (DMTCP_DEBUG=1)' },
   { name: 'quiet', short: 'q', help: 'print nothing but errors' },
@@ -112,6 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   const codec = optString(p, 'codec');
   if (codec !== undefined) env.DMTCP_CODEC = codec;
   if (optFlag(p, 'enable-unique-checkpoint-filenames')) env.DMTCP_UNIQUE_CKPT_PLUGIN = '1';
+  if (optFlag(p, 'ckpt-open-files')) env.DMTCP_CKPT_OPEN_FILES = '1';
   if (optFlag(p, 'debug')) env.DMTCP_DEBUG = '1';
   const preload = (env.LD_PRELOAD ?? '').split(/[: ]/).filter((l) => l && !l.endsWith('libdmtcp.so'));
   env.LD_PRELOAD = [libdmtcp, ...preload].join(':');

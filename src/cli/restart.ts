@@ -1,6 +1,9 @@
 // dmtcp_restart: restarts processes from their images. Checks every image first (structure, mapped files, codecs),
-// makes sure a coordinator is there, starts one detached decoder per image feeding a pipe, and replaces itself with
-// mtcp_restart reading that pipe, so the restarted program takes over this process (same pid, same terminal).
+// makes sure a coordinator is there, works out the restart plan (the process tree, sessions, groups and every
+// descriptor), starts one detached decoder per image feeding a pipe, and replaces itself with mtcp_restart, which
+// carries out the plan (forking the other processes) before each process reads its own pipe. The first image's
+// process takes over this one (same pid, same terminal).
+import * as os from 'node:os';
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -11,6 +14,7 @@ import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
 import { openForRestart } from '../pipeline/restore-decoder';
 import { execve, pipe, setCloexec, setPipeSize, spawnDetached } from '../native/addon';
+import { PlanError, buildPlan, encodePlan, type RestartPlan } from '../pipeline/restart-plan';
 import { mtcpRestart, packageRoot } from '../paths';
 import { helpText, optFlag, optString, parseArgs, type OptionSpec } from './args';
 import { CoordinatorClient } from './client';
@@ -77,20 +81,51 @@ export async function main(argv: string[]): Promise<number> {
   const debug = optFlag(p, 'debug');
 
   trace('images checked, coordinator ready');
-  const restorers = images.map((image) => startDecoder(image, info, debug));
-  trace('decoder started; exec mtcp_restart');
-  // Processes beyond the first run beside this one; the first one becomes this process.
-  for (const r of restorers.slice(1)) {
+  const plan = makePlan(opened.map((o) => o.reader));
+  if (!optFlag(p, 'quiet')) for (const w of plan.warnings) process.stderr.write(`dmtcp_restart: warning: ${w}\n`);
+  // One decoder per process, in the plan's order; every pipe end the restorers need stays open across exec.
+  const restorers = startDecoder(plan.procs.map((proc) => proc.image), info, debug);
+  const planFd = writePlanFile(
+    encodePlan(plan, restorers.map((r) => ({ stream: r.stream, ack: r.ack, ptracer: r.decoderPid }))),
+    tmpDir ?? os.tmpdir(),
+  );
+  for (const r of restorers) {
     setCloexec(r.stream, false);
     setCloexec(r.ack, false);
-    spawnDetached(mtcpRestart, restorerArgs(r, debug), process.env, [r.stream, r.ack], false);
-    fs.closeSync(r.stream);
-    fs.closeSync(r.ack);
   }
-  const first = restorers[0];
-  setCloexec(first.stream, false);
-  setCloexec(first.ack, false);
-  execve(mtcpRestart, restorerArgs(first, debug), process.env);
+  trace('decoders started; exec mtcp_restart');
+  const args = ['mtcp_restart', '--plan-fd', String(planFd)];
+  if (debug) args.push('--verbose');
+  execve(mtcpRestart, args, process.env);
+}
+
+function makePlan(readers: Parameters<typeof buildPlan>[0]): RestartPlan {
+  try {
+    return buildPlan(readers);
+  } catch (e) {
+    if (e instanceof PlanError) throw new CliError(e.message, EXIT_IMAGE);
+    throw e;
+  }
+}
+
+/** The plan goes to mtcp_restart as an open, already unlinked file: nothing is left behind whatever happens. */
+function writePlanFile(body: Buffer, dir: string): number {
+  const file = path.join(dir, `dmtcp-plan-${process.pid}-${Date.now()}`);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'wx+', 0o600);
+  } catch (e) {
+    throw new CliError(`cannot create the restart plan in ${dir}: ${(e as Error).message}; set --tmpdir or DMTCP_TMPDIR to a writable directory`, 1);
+  }
+  try {
+    fs.unlinkSync(file);
+    fs.writeSync(fd, body, 0, body.length, 0);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw new CliError(`cannot write the restart plan in ${dir}: ${(e as Error).message}`, 1);
+  }
+  setCloexec(fd, false);
+  return fd;
 }
 
 interface Restorer {
@@ -101,32 +136,33 @@ interface Restorer {
   decoderPid: number;
 }
 
-function restorerArgs(r: Restorer, debug: boolean): string[] {
-  const args = ['mtcp_restart', '--stream-fd', String(r.stream), '--ack-fd', String(r.ack), '--ptracer', String(r.decoderPid)];
-  if (debug) args.push('--verbose');
-  return args;
-}
-
-/** Starts the detached decoder for one image: it writes the restore stream into one pipe and learns from a second
- *  one when the restorer is ready for pages written straight into its memory. */
-function startDecoder(image: string, info: Map<number, string>, debug: boolean): Restorer {
-  const stream = pipe();
-  const ack = pipe();
-  try {
-    setPipeSize(stream.write, 1 << 20);
-  } catch {
-    // the default pipe size only costs speed
-  }
+/** Starts the one detached decoder of this restart: for each image it writes the restore stream into one pipe and
+ *  learns from a second one when that image's restorer is ready for pages written straight into its memory. */
+function startDecoder(images: string[], info: Map<number, string>, debug: boolean): Restorer[] {
+  const ends = images.map((image) => {
+    const stream = pipe();
+    const ack = pipe();
+    try {
+      setPipeSize(stream.write, 1 << 20);
+    } catch {
+      // the default pipe size only costs speed
+    }
+    return { image, stream, ack };
+  });
+  const jobs = ends.map((e) => ({ image: e.image, fd: e.stream.write, ack: e.ack.read }));
   const infoArg = Buffer.from(JSON.stringify([...info.entries()])).toString('base64');
+  const jobsArg = Buffer.from(JSON.stringify(jobs)).toString('base64');
   const script = path.join(packageRoot, 'dist', 'src', 'cli', 'restore-decoder.js');
   const decoderPid = spawnDetached(
     process.execPath,
-    [process.execPath, script, '--image', image, '--fd', String(stream.write), '--ack-fd', String(ack.read), '--info', infoArg],
-    cleanEnv(), [stream.write, ack.read], !debug,
+    [process.execPath, script, '--jobs', jobsArg, '--info', infoArg],
+    cleanEnv(), jobs.flatMap((j) => [j.fd, j.ack]), !debug,
   );
-  fs.closeSync(stream.write);
-  fs.closeSync(ack.read);
-  return { stream: stream.read, ack: ack.write, decoderPid };
+  return ends.map((e) => {
+    fs.closeSync(e.stream.write);
+    fs.closeSync(e.ack.read);
+    return { stream: e.stream.read, ack: e.ack.write, decoderPid };
+  });
 }
 
 /** A coordinator already running another computation cannot take these processes. */

@@ -1,44 +1,69 @@
-// The detached decoder dmtcp_restart starts for each image: writes the image's restore stream into the pipe mtcp_restart
-// reads, or an ERROR record naming what was wrong, then exits. Not a user command.
+// The detached decoder dmtcp_restart starts for a restart: one process for every image of it, sharing one worker
+// pool. For each image it writes the restore stream into the pipe that image's mtcp_restart reads (or an ERROR record
+// naming what was wrong), then exits. When one image fails, every stream not yet complete gets the error too: the
+// computation cannot come back without that process. Not a user command.
 import * as fs from 'node:fs';
 import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
 import { errorRecord, openForRestart, writeRestoreStream } from '../pipeline/restore-decoder';
 import { parseArgs, optString } from './args';
 
+/** One image to decode: its stream pipe (write end) and its ack pipe (read end). */
+export interface DecoderJob {
+  image: string;
+  fd: number;
+  ack: number;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
-    { name: 'image', value: true, help: 'image to decode' },
-    { name: 'fd', value: true, help: 'pipe to write the restore stream into' },
+    { name: 'jobs', value: true, help: 'the images and their pipes, base64 JSON [{image, fd, ack}]' },
     { name: 'info', value: true, help: 'restart information, base64 JSON' },
-    { name: 'ack-fd', value: true, help: 'pipe on which the restorer reports its areas mapped (direct writes)' },
   ]);
-  const ack = optString(p, 'ack-fd');
-  const ackFd = ack === undefined ? undefined : Number(ack);
-  const image = optString(p, 'image') ?? '';
-  const fd = Number(optString(p, 'fd'));
+  const jobs = JSON.parse(Buffer.from(optString(p, 'jobs') ?? 'W10=', 'base64').toString('utf8')) as DecoderJob[];
   const info = new Map<number, string>(JSON.parse(Buffer.from(optString(p, 'info') ?? 'W10=', 'base64').toString('utf8')) as [number, string][]);
   const pipeline = new Pipeline(defaultPlugins());
-  try {
-    const { reader, ctx } = openForRestart(pipeline, image, info);
+  const done = new Set<DecoderJob>();
+  let failure: string | undefined;
+  // Called only between writes of the job's own stream, so the ERROR record never lands inside another record.
+  const fail = (job: DecoderJob, message: string) => {
+    if (done.has(job)) return;
+    done.add(job);
     try {
-      await writeRestoreStream(pipeline, reader, ctx, fd, { ackFd });
-    } finally {
-      reader.close();
-    }
-    return 0;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    try {
-      fs.writeSync(fd, errorRecord(message));
+      fs.writeSync(job.fd, errorRecord(message));
     } catch {
-      // the restorer is gone; nobody is left to tell
+      // that restorer is gone; nobody is left to tell
     }
-    process.stderr.write(`dmtcp_restart decoder: ${message}\n`);
-    return 1;
+  };
+  const run = async (job: DecoderJob) => {
+    try {
+      const { reader, ctx } = openForRestart(pipeline, job.image, info);
+      try {
+        await writeRestoreStream(pipeline, reader, ctx, job.fd, { ackFd: job.ack, cancelled: () => failure !== undefined });
+      } finally {
+        reader.close();
+      }
+      done.add(job);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (failure === undefined) {
+        failure = message;
+        process.stderr.write(`dmtcp_restart decoder: ${message}\n`);
+        fail(job, message);
+      } else {
+        // Stopped because another image failed (the others notice between two of their writes).
+        fail(job, `another process of the restart failed: ${failure}`);
+      }
+    }
+  };
+  try {
+    await Promise.all(jobs.map(run));
+    return failure === undefined ? 0 : 1;
   } finally {
-    fs.closeSync(fd);
-    if (ackFd !== undefined) fs.closeSync(ackFd);
+    for (const job of jobs) {
+      fs.closeSync(job.fd);
+      fs.closeSync(job.ack);
+    }
     await pipeline.close();
   }
 }

@@ -160,6 +160,7 @@ export class Coordinator {
     const w: WorkerInfo = {
       id: fl.str(Tag.WORKER_ID) ?? `unknown-${peer.serial}`,
       pid: fl.u32(Tag.PID) ?? 0,
+      vpid: fl.u32(Tag.VPID) ?? fl.u32(Tag.PID) ?? 0,
       ppid: fl.u32(Tag.PPID) ?? 0,
       host: fl.str(Tag.HOST) ?? '?',
       program: fl.str(Tag.PROGRAM) ?? '?',
@@ -273,6 +274,8 @@ export class Coordinator {
     r.reached.clear();
     const fields = () => {
       const w = new FieldWriter().str(Tag.STATE, state).u32(Tag.GENERATION, r.generation);
+      // DRAINED: processes compare descriptors with kcmp. REFILLED of a restart: each learns the others' new pids.
+      if (state === 'DRAINED' || (state === 'REFILLED' && r.kind === 'restart')) w.bytes(Tag.PIDS, pidPairs(r.participants));
       if (state === 'CHECKPOINTED') {
         w.str(Tag.STREAM_SOCKET, this.images!.socketPath).u32(Tag.SERVICE_PID, process.pid);
         if (this.opts.ckptDir) w.str(Tag.CKPT_DIR, this.opts.ckptDir);
@@ -511,6 +514,17 @@ export interface CoordinatorStatus {
   ckptDir: string;
   exitOnLast: boolean;
   lastCheckpoint?: CheckpointOutcome;
+}
+
+/** (real pid, virtual pid) of every process in the barrier, as u32 pairs: processes compare descriptors with kcmp. */
+function pidPairs(peers: Iterable<Peer>): Buffer {
+  const list = [...peers].filter((p) => p.worker);
+  const b = Buffer.alloc(list.length * 8);
+  list.forEach((p, i) => {
+    b.writeUInt32LE(p.worker!.pid, i * 8);
+    b.writeUInt32LE(p.worker!.vpid, i * 8 + 4);
+  });
+  return b;
 }
 
 function newComputationId(): string {

@@ -6,6 +6,8 @@ import { encodeFrame, FieldWriter, FrameDecoder, ProtocolError, VersionMismatch,
 export interface WorkerInfo {
   id: string;
   pid: number;
+  /** The pid the program knows (differs from `pid` after a restart). */
+  vpid: number;
   ppid: number;
   host: string;
   program: string;

@@ -19,6 +19,7 @@ export const BlockKind = Object.freeze({
   META: 4,
   PLUGIN: 5,
   END: 6,
+  FDS: 7,
   CHUNK: 16,
 } as const);
 export type BlockKindValue = (typeof BlockKind)[keyof typeof BlockKind];

@@ -9,6 +9,7 @@ import {
   type BlockHeader,
   type FileHeader,
   type ProcessRecord,
+  type FdRecord,
   type ThreadRecord,
   type Trailer,
 } from './wasm/image-module';
@@ -47,6 +48,8 @@ export class ImageReader {
   strings!: ProcessStrings;
   threads: ThreadRecord[] = [];
   threadsBody: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+  fds: FdRecord[] = [];
+  fdsBody: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   areas: AreaRecord[] = [];
   meta: Record<string, unknown> = {};
   end?: ImageEnd;
@@ -208,6 +211,10 @@ export class ImageReader {
         case BlockKind.THREADS:
           this.threadsBody = payload;
           this.threads = stage.threads(payload);
+          break;
+        case BlockKind.FDS:
+          this.fdsBody = payload;
+          this.fds = stage.fds(payload);
           break;
         case BlockKind.AREAS:
           this.areas = stage.areas(payload);

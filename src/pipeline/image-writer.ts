@@ -48,6 +48,7 @@ export class ImageWriter implements RawStreamSink {
   private process?: ProcessRecord;
   private processBody?: Buffer;
   private readonly threadBodies: Buffer[] = [];
+  private readonly fdBodies: Buffer[] = [];
   private readonly areaBodies: Buffer[] = [];
   private readonly areas: AreaRecord[] = [];
   private ctx?: CheckpointContext;
@@ -98,6 +99,9 @@ export class ImageWriter implements RawStreamSink {
           break;
         case Rec.THREAD:
           this.threadBodies.push(Buffer.from(body.subarray(0, RecSize.thread)));
+          break;
+        case Rec.FD:
+          this.fdBodies.push(Buffer.from(body));
           break;
         case Rec.AREA:
           this.addArea(body);
@@ -222,6 +226,7 @@ export class ImageWriter implements RawStreamSink {
     this.emit([stage.encodeFileHeader(0, process.generation, created)]);
     this.emitSection(BlockKind.PROCESS, this.processBody!);
     this.emitSection(BlockKind.THREADS, Buffer.concat(this.threadBodies));
+    if (this.fdBodies.length) this.emitSection(BlockKind.FDS, Buffer.concat(this.fdBodies));
     this.emitSection(BlockKind.AREAS, Buffer.concat(this.areaBodies));
   }
 

@@ -21,7 +21,16 @@ export function processStrings(p: ProcessRecord): ProcessStrings {
     unique: s(StreamTlv.UNIQUE) === '1',
     ckptDir: s(StreamTlv.CKPT_DIR),
     originPid: Number.isFinite(origin) ? origin : p.pid,
+    vpid: num(s(StreamTlv.VPID), p.pid),
+    vppid: num(s(StreamTlv.VPPID), p.ppid),
+    vpgid: num(s(StreamTlv.VPGID), 0),
+    vsid: num(s(StreamTlv.VSID), 0),
   };
+}
+
+function num(text: string, fallback: number): number {
+  const n = Number.parseInt(text, 10);
+  return Number.isFinite(n) ? n : fallback;
 }
 
 /** ckpt_<program>_<worker id>.dmtcp, as DMTCP names images; characters unsafe in file names become '_'. */

@@ -77,6 +77,15 @@ export interface RestoreStreamOptions {
   /** The restorer's ack pipe: once it reports its areas mapped, chunks are decoded straight into its memory. */
   ackFd?: number;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Asked between writes: when it says so, the stream stops with an error (another image of the restart failed). */
+  cancelled?: () => boolean;
+}
+
+export class RestoreCancelled extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'RestoreCancelled';
+  }
 }
 
 /** Writes the restore stream for one image to `fd`. Throws ImageError (with offset) on a bad chunk. */
@@ -114,9 +123,17 @@ export async function writeRestoreStream(
     }
   };
   submit();
+  const check = () => {
+    if (opts.cancelled?.()) throw new RestoreCancelled();
+  };
+  check();
   while (queue.length) {
     const { chunk, work } = queue.shift()!;
-    const out = await work;
+    const out = await work.catch((e: unknown) => {
+      // The chunks already submitted keep going; wait for them so none writes after the error record.
+      return Promise.allSettled(queue.map((q) => q.work)).then(() => { throw e; });
+    });
+    check();
     submit();
     const h = chunk.header;
     if (out === null) {

@@ -45,6 +45,11 @@ export interface ProcessStrings {
   unique: boolean;
   ckptDir: string;
   originPid: number;
+  /** Ids as the program knows them (virtual): its pid, parent, process group and session. */
+  vpid: number;
+  vppid: number;
+  vpgid: number;
+  vsid: number;
 }
 
 export interface CheckpointStats {

@@ -48,6 +48,7 @@ export const Tag = Object.freeze({
   VPID: 23,
   ELAPSED_US: 24,
   SERVICE_PID: 25,
+  PIDS: 26,
 } as const);
 export type TagValue = (typeof Tag)[keyof typeof Tag];
 
@@ -76,6 +77,7 @@ export const Rec = Object.freeze({
   ERROR: 7,
   RESTART: 8,
   PULL: 9,
+  FD: 10,
 } as const);
 
 export const StreamTlv = Object.freeze({
@@ -95,6 +97,10 @@ export const StreamTlv = Object.freeze({
   TMPDIR: 19,
   IMAGE_PATH: 20,
   NPROCS: 21,
+  VPID: 22,
+  VPPID: 23,
+  VPGID: 24,
+  VSID: 25,
 } as const);
 
 export const AreaKind = Object.freeze({
@@ -122,11 +128,42 @@ export const Backing = Object.freeze({
 export const AreaFlag = Object.freeze({
   SHARED: 1,
   GROWSDOWN: 2,
+  /** Shared memory whose contents the image of the lowest-pid process mapping it holds. */
+  SHARED_COPY: 4,
 } as const);
 
 export const ThreadFlag = Object.freeze({
   MAIN: 1,
   CKPT: 2,
+} as const);
+
+export const FdKind = Object.freeze({
+  REG: 1,
+  DIR: 2,
+  CHR: 3,
+  FIFO: 4,
+  PIPE: 5,
+  SOCKET: 6,
+  EPOLL: 7,
+  EVENTFD: 8,
+  SIGNALFD: 9,
+  TIMERFD: 10,
+  INOTIFY: 11,
+  DELETED: 12,
+  TTY: 13,
+  OTHER: 14,
+  PTY_MASTER: 15,
+} as const);
+
+/** A pseudo-terminal number that is not one (a TTY record for a terminal other than /dev/pts/N). */
+export const TTY_NOT_PTS = 0xffffffffffffffffn;
+
+export const FdFlag = Object.freeze({
+  CLOEXEC: 1,
+  OUTSIDE: 2,
+  DRAINED: 4,
+  CONTENTS: 8,
+  CTTY: 16,
 } as const);
 
 /** Sizes of the fixed parts of records, as laid out by the C compiler on x86_64. */
@@ -137,6 +174,7 @@ export const RecSize = Object.freeze({
   area: 80,
   pages: 24,
   end: 32,
+  fd: 80,
 } as const);
 
 /** Layout of struct dmtcp_rec_process (byte offsets). */

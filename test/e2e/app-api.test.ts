@@ -77,4 +77,16 @@ describe('interpreters', () => {
     for (let i = 0; i < 3; i++) await r.waitFor(/^count \d+$/);
     assertContinues(counts(p.output()), counts(r.output()));
   });
+
+  it('a Node.js script (event loop, worker threads of libuv) continues its count after restart', async () => {
+    const p = sb.launch([process.execPath, path.join(packageRoot, 'test', 'programs', 'counter.js'), '40']);
+    await p.waitFor(/^count 5$/);
+    await sb.checkpoint();
+    await p.waitFor(/^count \d+$/);
+    await p.kill();
+    const r = sb.restart(sb.images());
+    for (let i = 0; i < 5; i++) await r.waitFor(/^count \d+$/);
+    assertContinues(counts(p.output()), counts(r.output()));
+    assert.ok(!r.output().some((l) => l.startsWith('FAIL')), r.output().join('\n'));
+  });
 });

@@ -4,19 +4,12 @@ import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { ImageReader } from '../../src/pipeline/image-reader';
-import { Sandbox, program, type RunResult } from '../helpers/sandbox';
+import { assertOneLineError } from '../helpers/errors';
+import { Sandbox, program } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 
 function sha(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-function assertOneLineError(r: RunResult, pattern: RegExp, label: string): void {
-  assert.ok(r.code !== null && r.code >= 1 && r.code <= 127, `${label}: exit code ${r.code} (signal ${r.signal}) is not 1-127; stderr: ${r.stderr}; stdout: ${r.stdout.slice(-500)}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `${label}: expected one line on stderr, got:\n${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /\n\s+at |internal error|Segmentation/, `${label}: no stack trace or crash`);
-  assert.match(lines[0], pattern, label);
 }
 
 describe('failures', () => {

@@ -16,7 +16,8 @@ describe('threads', () => {
     it(`${n} threads keep a shared counter consistent under an error-checking mutex`, async () => {
       const r = await survives(sb, [program('threads'), String(n)], { alive: /^total \d+$/, checkpoints: 2 });
       await sb.checkpoint();
-      assert.match(await check(r), /^PASS/, 'and after checkpointing the restarted process again');
+      const again = await check(r);
+      assert.match(again, /^PASS/, `and after checkpointing the restarted process again: ${again}`);
     });
   }
 

@@ -4,9 +4,24 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setCloexec } from '../../src/native/addon';
 import { packageRoot, testProgramsDir } from '../../src/paths';
+import type { WorkerInfo } from '../../src/coordinator/peer';
 
 const BIN = path.join(packageRoot, 'bin');
+
+// Descriptors the test runner inherited from whatever started it (libuv marks only the first ones close-on-exec)
+// would reach every program under test and show up in its images; a test's programs start from a clean table.
+for (const entry of fs.readdirSync('/proc/self/fd')) {
+  const fd = Number(entry);
+  if (fd > 2) {
+    try {
+      setCloexec(fd, true);
+    } catch {
+      // the directory's own descriptor, already closed
+    }
+  }
+}
 
 export function program(name: string): string {
   return path.join(testProgramsDir, name);
@@ -200,12 +215,51 @@ export class Sandbox {
     return fs.readdirSync(dir).filter((f) => /^ckpt_.*\.dmtcp$/.test(f)).sort().map((f) => path.join(dir, f));
   }
 
+  /** The processes under this test's coordinator, as `dmtcp_command -l --json` lists them. */
+  async workers(port = this.port): Promise<WorkerInfo[]> {
+    const r = await this.tool('dmtcp_command', ['-p', String(port), '-l', '--json']);
+    if (r.code !== 0) throw new Error(`dmtcp_command -l failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as WorkerInfo[];
+  }
+
+  /** Kills every process of the computation by its real pid (the tree the test launched, children included) and
+   *  waits until the coordinator has seen them all go. */
+  async killComputation(port = this.port): Promise<void> {
+    const list = await this.workers(port);
+    for (const w of list) {
+      try {
+        process.kill(w.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    const deadline = Date.now() + 15000;
+    // The coordinator may exit with the last process (--exit-on-last, or one dmtcp_restart started): none left then.
+    while ((await this.workers(port).catch(() => [])).length > 0) {
+      if (Date.now() > deadline) throw new Error('the computation\'s processes did not go away');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const pids = new Set(list.map((w) => w.pid));
+    for (const p of this.procs) if (pids.has(p.pid)) await p.exited;
+  }
+
   /** A process this test caused to exist outside Proc (an auto-started coordinator): ended by pid at cleanup. */
   adopt(pid: number): void {
     this.extraPids.add(pid);
   }
 
   async cleanup(): Promise<void> {
+    // Children the launched programs forked are processes of this test too: end them by pid while the coordinator
+    // can still name them.
+    if (this.coordinator?.alive && this.port) {
+      for (const w of await this.workers().catch(() => [])) {
+        try {
+          process.kill(w.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
     for (const p of this.procs) {
       if (p !== this.coordinator) await p.kill('SIGKILL');
     }

@@ -29,11 +29,13 @@ export async function survives(sb: Sandbox, argv: string[], opts: SurviveOptions
   await p.waitFor(opts.ready ?? /^READY\b/, timeout);
   for (let i = 0; i < (opts.checkpoints ?? 1); i++) {
     await sb.checkpoint();
-    assert.match(await check(p, timeout), /^PASS\b/, `the original process after checkpoint ${i + 1}`);
+    const line = await check(p, timeout);
+    assert.match(line, /^PASS\b/, `the original process after checkpoint ${i + 1}: ${line}`);
   }
   await p.kill();
   const r = sb.restart(sb.images(), { args: opts.restartArgs, env: opts.env });
   if (opts.alive) await r.waitFor(opts.alive, timeout);
-  assert.match(await check(r, timeout), /^PASS\b/, 'the restarted process');
+  const line = await check(r, timeout);
+  assert.match(line, /^PASS\b/, `the restarted process: ${line}`);
   return r;
 }

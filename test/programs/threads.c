@@ -1,7 +1,8 @@
 /* threads.c: N threads add to one counter under an error-checking mutex (unlocking checks the owner's tid, which
- * changes across a restart unless glibc's cached tid is handled). Usage: threads N. Prints "READY", then "total X"
- * every 100 ms. On SIGUSR1 checks: the counter equals the sum of every thread's own count, each thread still runs,
- * still has the tid it started with (gettid), pthread_kill(t, 0) reaches it, no unlock ever failed. */
+ * changes across a restart unless glibc's cached tid is handled). Usage: threads N [interval_ms]. Prints "READY",
+ * then "total X" every interval (default 100 ms). On SIGUSR1 checks: the counter equals the sum of every thread's own
+ * count, each thread still runs, still has the tid it started with (gettid), pthread_kill(t, 0) reaches it, no unlock
+ * ever failed. */
 #include <errno.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -45,6 +46,7 @@ static void *work(void *p)
 int main(int argc, char **argv)
 {
   int n = argc > 1 ? atoi(argv[1]) : 4;
+  long interval_ms = argc > 2 ? atol(argv[2]) : 100;
   install_check_signal();
   pthread_mutexattr_t a;
   pthread_mutexattr_init(&a);
@@ -58,14 +60,19 @@ int main(int argc, char **argv)
       check_requested = 0;
       long before[n];
       for (int i = 0; i < n; i++) before[i] = workers[i].count;
-      struct timespec pause = { 0, 300 * 1000 * 1000 };
-      nanosleep(&pause, NULL);
+      /* Every thread must move on; on two busy cores a mutex may starve one for a while, so wait up to 10 s. */
+      int stalled = n;
+      for (int waited = 0; stalled && waited < 200; waited++) {
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+        stalled = 0;
+        for (int i = 0; i < n; i++) stalled += workers[i].count == before[i];
+      }
       pthread_mutex_lock(&lock);
       long sum = 0;
-      int stalled = 0, unreachable = 0, bad = 0;
+      int unreachable = 0, bad = 0;
       for (int i = 0; i < n; i++) {
         sum += workers[i].count;
-        if (workers[i].count == before[i]) stalled++;
         if (pthread_kill(workers[i].th, 0) != 0) unreachable++;
         if (workers[i].bad) bad++;
       }
@@ -78,7 +85,7 @@ int main(int argc, char **argv)
     long t = total;
     pthread_mutex_unlock(&lock);
     printf("total %ld\n", t);
-    struct timespec ts = { 0, 100 * 1000 * 1000 };
+    struct timespec ts = { 0, interval_ms * 1000 * 1000 };
     nanosleep(&ts, NULL);
     (void)tick;
   }

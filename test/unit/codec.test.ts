@@ -14,6 +14,10 @@ const MiB = 1024 * 1024;
 const plain = new CodecModule({ simd: false });
 const simd = new CodecModule({ simd: true });
 const builds: [string, CodecModule][] = [['plain', plain], ['simd', simd]];
+/** The dlz format version (first byte of every frame) these tests expect. */
+const FORMAT_VERSION = 2;
+/** Compression levels with distinct parsers (docs/CODEC-DLZ.md §10). */
+const LEVELS = [1, 2, 3];
 
 // ---------------------------------------------------------------------------------------------
 // An independent XXH64 written with BigInt arithmetic, straight from the specification.
@@ -96,7 +100,7 @@ describe('codec stage', () => {
     it('loads the plain and the SIMD build as asked', () => {
       assert.equal(plain.simd, false);
       assert.equal(simd.simd, true);
-      for (const [, mod] of builds) assert.equal(mod.exports.version(), 1);
+      for (const [, mod] of builds) assert.equal(mod.exports.version(), FORMAT_VERSION);
     });
 
     it('places the heap base 64-byte aligned above its scratch region', () => {
@@ -215,7 +219,7 @@ describe('codec stage', () => {
   });
 
   describe('dlz round trips', () => {
-    const sizes = [0, 1, 7, 4095, 4096, 12345, 65536, 100003, 131073, 262144, 262145, MiB];
+    const sizes = [0, 1, 7, 4095, 4096, 12345, 65536, 100003, 131073, 262144, 262145, MiB, 3 * MiB + 5];
     const kinds: [string, (len: number) => Uint8Array][] = [
       ['random', (len) => makeRandom(len, len + 1)],
       ['zero', (len) => new Uint8Array(len)],
@@ -224,22 +228,34 @@ describe('codec stage', () => {
       ['long runs', (len) => makeRuns(len, 11)],
       ['struct array', (len) => makeStructs(len)],
     ];
-    for (const [kind, make] of kinds) {
-      for (const size of sizes) {
-        it(`${kind}, ${size} bytes`, function () {
-          this.timeout(20000);
-          const data = make(size);
-          const plainFrame = plain.compress(data);
-          const simdFrame = simd.compress(data);
-          assert.deepEqual(simdFrame, plainFrame, 'SIMD and plain builds must produce identical frames');
-          if (kind === 'random' && size >= 4096) assert.equal(plainFrame, null, 'random data is stored raw');
-          if (kind !== 'random' && size >= 4096) assert.notEqual(plainFrame, null, 'compressible data compresses');
-          if (plainFrame === null) return;
-          assert.ok(plainFrame.length < size, 'a frame is always smaller than its input');
-          for (const [build, mod] of builds) {
-            assert.ok(Buffer.from(mod.decompress(plainFrame, size)).equals(Buffer.from(data)), `${build} decodes`);
-          }
-        });
+    /** Generated inputs, shared by the levels. */
+    const inputs = new Map<string, Uint8Array>();
+    const input = (kind: string, make: (len: number) => Uint8Array, size: number): Uint8Array => {
+      const key = `${kind}/${size}`;
+      let data = inputs.get(key);
+      if (!data) inputs.set(key, (data = make(size)));
+      return data;
+    };
+    after(() => inputs.clear());
+    for (const level of LEVELS) {
+      for (const [kind, make] of kinds) {
+        for (const size of sizes) {
+          it(`level ${level}: ${kind}, ${size} bytes`, function () {
+            this.timeout(20000);
+            const data = input(kind, make, size);
+            const plainFrame = plain.compress(data, level);
+            const simdFrame = simd.compress(data, level);
+            assert.deepEqual(simdFrame, plainFrame, 'SIMD and plain builds must produce identical frames');
+            if (kind === 'random' && size >= 4096) assert.equal(plainFrame, null, 'random data is stored raw');
+            if (kind !== 'random' && size >= 4096) assert.notEqual(plainFrame, null, 'compressible data compresses');
+            if (plainFrame === null) return;
+            assert.ok(plainFrame.length < size, 'a frame is always smaller than its input');
+            assert.equal(plainFrame[0], FORMAT_VERSION);
+            for (const [build, mod] of builds) {
+              assert.ok(Buffer.from(mod.decompress(plainFrame, size)).equals(Buffer.from(data)), `${build} decodes`);
+            }
+          });
+        }
       }
     }
 
@@ -250,6 +266,29 @@ describe('codec stage', () => {
         assert.notEqual(frame, null);
         assert.deepEqual(simd.compress(data, level), frame);
         assert.ok(Buffer.from(simd.decompress(frame!, data.length)).equals(Buffer.from(data)));
+      }
+    });
+
+    it('treats levels below 1 as 1 and above 3 as 3', () => {
+      const data = makeText(300000, 22);
+      assert.deepEqual(plain.compress(data, 0), plain.compress(data, 1));
+      assert.deepEqual(plain.compress(data, -5), plain.compress(data, 1));
+      assert.deepEqual(plain.compress(data, 9), plain.compress(data, 3));
+    });
+
+    it('round-trips inputs whose repeats lie beyond the largest offset', function () {
+      this.timeout(120000);
+      // The same MiB of text at the start and the end, 17 MiB apart: farther than OFFSET_MAX.
+      const far = 17 * MiB;
+      const head = makeText(MiB, 23);
+      const data = new Uint8Array(far + MiB);
+      data.set(head);
+      for (let at = MiB; at < far; at += 4 * MiB) data.set(makeText(Math.min(4 * MiB, far - at), at), at);
+      data.set(head, far);
+      for (const level of LEVELS) {
+        const frame = plain.compress(data, level)!;
+        assert.notEqual(frame, null);
+        assert.ok(Buffer.from(plain.decompress(frame, data.length)).equals(Buffer.from(data)), `level ${level}`);
       }
     });
   });
@@ -271,6 +310,19 @@ describe('codec stage', () => {
     it('compresses text by more than 2x', () => {
       const text = makeText(MiB, 3);
       for (const [, mod] of builds) assert.ok(mod.compress(text)!.length * 2 < text.length);
+    });
+
+    it('compresses text and structured data at every level, and text better at higher levels', () => {
+      const text = makeText(MiB, 3);
+      const structs = makeStructs(MiB);
+      let previous = Infinity;
+      for (const level of LEVELS) {
+        const textFrame = plain.compress(text, level)!;
+        assert.ok(textFrame.length * 2 < text.length, `level ${level}: text`);
+        assert.ok(textFrame.length <= previous, `level ${level}: no larger than the level below`);
+        previous = textFrame.length;
+        assert.ok(plain.compress(structs, level)!.length < MiB / 5, `level ${level}: struct array`);
+      }
     });
 
     it('stores random data raw even inside a larger input, and compresses the rest', () => {
@@ -331,6 +383,68 @@ describe('codec stage', () => {
     });
   });
 
+  describe('dlz hand-made frames (docs/CODEC-DLZ.md)', () => {
+    const u24 = (v: number): number[] => [v & 255, (v >>> 8) & 255, (v >>> 16) & 255];
+    const ascii = (text: string): number[] => [...Buffer.from(text, 'latin1')];
+    /** A compressed block: header, payload size, payload. */
+    const block = (rawSize: number, payload: number[]): number[] => [...u24(2 | ((rawSize - 1) << 2)), ...u24(payload.length), ...payload];
+    const rawBlock = (bytes: number[]): number[] => [...u24((bytes.length - 1) << 2), ...bytes];
+    /** Payload with raw sections: literals, then per sequence a token, an offset symbol and side bytes. */
+    const payload = (literals: number[], tokens: number[], symbols: number[], side: number[]): number[] => tokens.length === 0
+      ? [...u24(literals.length), 0, ...literals, ...u24(0)]
+      : [...u24(literals.length), 0, ...literals, ...u24(tokens.length), 0, ...tokens, 0, ...symbols, ...side];
+    const frame = (...blocks: number[][]): Uint8Array => Uint8Array.from([FORMAT_VERSION, ...blocks.flat()]);
+    const repeat = (text: string, n: number): string => text.repeat(n);
+    const lits300 = Array.from({ length: 300 }, (_, i) => 97 + (i % 26));
+
+    const valid: [string, Uint8Array, string][] = [
+      ['a repeat at the frame start uses offset 1', frame(block(9, payload(ascii('abcd'), [0x31], [0], []))), 'abccccccd'],
+      ['an explicit offset is (symbol - 1) << 16 | u16',
+        frame(block(10, payload(ascii('abcd'), [0x42], [1], [4, 0]))), 'abcdabcdab'],
+      ['a short extension is one byte',
+        frame(block(17 + 4, payload(ascii(repeat('x', 17)), [0xf0], [1], [2, 1, 0]))), repeat('x', 21)],
+      ['long extensions are 255 and a u24, literal length first',
+        frame(block(300 + 319, payload(lits300, [0xff], [0], [255, ...u24(285), 255, ...u24(300)]))),
+        Buffer.from(lits300).toString('latin1') + repeat(String.fromCharCode(lits300[299]), 319)],
+      ['the repeat offset carries over blocks, and raw blocks do not change it',
+        frame(block(6, payload(ascii('ab'), [0x20], [1], [2, 0])), rawBlock(ascii('xy')), block(5, payload(ascii('q'), [0x10], [0], []))),
+        'ababab' + 'xy' + 'qyqyq'],
+      ['a Huffman section with a single-symbol table takes no bits',
+        frame(block(9, [...u24(4), 0, ...ascii('abcd'), ...u24(1), 2, 0, 0x31, ...u24(0), 0, 0])), 'abccccccd'],
+      ['an RLE literal section repeats its byte', frame(block(9, [...u24(4), 1, 122, ...u24(1), 1, 0x31, 1, 0])), 'zzzzzzzzz'],
+      ['a block without sequences is its literals', frame(block(3, payload(ascii('abc'), [], [], []))), 'abc'],
+    ];
+    for (const [name, bytes, expected] of valid) {
+      it(name, () => {
+        for (const [build, mod] of builds) {
+          assert.equal(Buffer.from(mod.decompress(bytes, expected.length)).toString('latin1'), expected, build);
+        }
+      });
+    }
+
+    const invalid: [string, Uint8Array, number, number][] = [
+      ['a version-1 frame', Uint8Array.from([1, ...block(8, payload(ascii('abcd'), [0x31], [0], []))]), 8, DlzError.VERSION],
+      ['an explicit offset of 0', frame(block(10, payload(ascii('abcd'), [0x42], [1], [0, 0]))), 10, DlzError.OFFSET],
+      ['an offset before the frame start', frame(block(10, payload(ascii('abcd'), [0x42], [1], [5, 0]))), 10, DlzError.OFFSET],
+      ['side bytes left over', frame(block(10, payload(ascii('abcd'), [0x42], [1], [4, 0, 0]))), 10, DlzError.CORRUPT],
+      ['a side stream too short', frame(block(10, payload(ascii('abcd'), [0x42], [1], [4]))), 10, DlzError.CORRUPT],
+      ['more literals used than stored', frame(block(10, payload(ascii('ab'), [0x42], [1], [1, 0]))), 10, DlzError.CORRUPT],
+      ['sequences longer than the block', frame(block(8, payload(ascii('abcd'), [0x32], [0], []))), 8, DlzError.CORRUPT],
+      ['more sequences than rawSize / 4', frame(block(7, payload(ascii('abc'), [0x00, 0x00], [0, 0], []))), 7, DlzError.CORRUPT],
+      ['an unknown section mode', frame(block(8, [...u24(4), 4, ...ascii('abcd'), ...u24(0)])), 8, DlzError.CORRUPT],
+      ['four Huffman streams for fewer than 256 symbols',
+        frame(block(8, [...u24(4), 3, 1, 1, 0x11, ...u24(1), ...u24(0), ...u24(0), ...u24(0), 0, ...u24(0)])), 8, DlzError.CORRUPT],
+      ['a block larger than 1 MiB', frame([...u24(2 | (MiB << 2)), ...u24(0)]), MiB + 1, DlzError.CORRUPT],
+    ];
+    for (const [name, bytes, rawLen, code] of invalid) {
+      it(`rejects ${name}`, () => {
+        for (const [build, mod] of builds) {
+          assert.throws(() => mod.decompress(bytes, rawLen), (e: unknown) => e instanceof DlzDecodeError && e.code === code, build);
+        }
+      });
+    }
+  });
+
   describe('dlz hostile input', () => {
     const GUARD = 4096;
     const samples: [string, Uint8Array][] = [
@@ -361,69 +475,72 @@ describe('codec stage', () => {
       return result;
     }
 
-    for (const [name, data] of samples) {
-      const frame = plain.compress(data)!;
+    // The levels' frames differ in shape (sequence density, extensions, repeat use).
+    for (const level of [1, 3]) {
+      for (const [name, data] of samples) {
+        const frame = plain.compress(data, level)!;
 
-      it(`${name}: the intact frame decodes exactly`, () => {
-        for (const [, mod] of builds) assert.equal(decodeGuarded(mod, frame, data.length), data.length);
-      });
+        it(`${name} (level ${level}): the intact frame decodes exactly`, () => {
+          for (const [, mod] of builds) assert.equal(decodeGuarded(mod, frame, data.length), data.length);
+        });
 
-      it(`${name}: single bit flips are rejected or stay inside the destination`, function () {
-        this.timeout(60000);
-        const rng = new Rng(frame.length);
-        let rejected = 0;
-        let tried = 0;
-        const positions = new Set<number>([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, frame.length - 1]);
-        for (let i = 0; i < 400; i++) positions.add(rng.below(frame.length));
-        for (const at of positions) {
-          const broken = frame.slice();
-          broken[at] ^= 1 << rng.below(8);
-          for (const [, mod] of builds) {
-            tried++;
-            if (decodeGuarded(mod, broken, data.length) < 0) rejected++;
+        it(`${name} (level ${level}): single bit flips are rejected or stay inside the destination`, function () {
+          this.timeout(60000);
+          const rng = new Rng(frame.length);
+          let rejected = 0;
+          let tried = 0;
+          const positions = new Set<number>([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, frame.length - 1]);
+          for (let i = 0; i < 400; i++) positions.add(rng.below(frame.length));
+          for (const at of positions) {
+            const broken = frame.slice();
+            broken[at] ^= 1 << rng.below(8);
+            for (const [, mod] of builds) {
+              tried++;
+              if (decodeGuarded(mod, broken, data.length) < 0) rejected++;
+            }
           }
-        }
-        // Flips inside Huffman-coded literals often still decode (the container's checksum catches
-        // those); flips in headers, tables and sequences are mostly detected here.
-        assert.ok(rejected > tried / 10, `only ${rejected} of ${tried} corruptions detected`);
-      });
+          // Flips inside Huffman-coded literals often still decode (the container's checksum catches
+          // those); flips in headers, tables and sequences are mostly detected here.
+          assert.ok(rejected > tried / 10, `only ${rejected} of ${tried} corruptions detected`);
+        });
 
-      it(`${name}: truncated frames are rejected`, () => {
-        const rng = new Rng(7);
-        const lengths = new Set<number>([0, 1, 2, 3, 4, 6, 10, frame.length - 1, frame.length - 2, frame.length - 9]);
-        for (let i = 0; i < 60; i++) lengths.add(rng.below(frame.length));
-        for (const len of lengths) {
-          for (const [, mod] of builds) assert.ok(decodeGuarded(mod, frame.subarray(0, len), data.length) < 0, `length ${len}`);
-        }
-      });
+        it(`${name} (level ${level}): truncated frames are rejected`, () => {
+          const rng = new Rng(7);
+          const lengths = new Set<number>([0, 1, 2, 3, 4, 6, 10, frame.length - 1, frame.length - 2, frame.length - 9]);
+          for (let i = 0; i < 60; i++) lengths.add(rng.below(frame.length));
+          for (const len of lengths) {
+            for (const [, mod] of builds) assert.ok(decodeGuarded(mod, frame.subarray(0, len), data.length) < 0, `length ${len}`);
+          }
+        });
 
-      it(`${name}: appended garbage is rejected`, () => {
-        for (const extra of [1, 3, 64, 1000]) {
-          const longer = new Uint8Array(frame.length + extra);
-          longer.set(frame);
-          longer.set(makeRandom(extra, extra), frame.length);
-          for (const [, mod] of builds) assert.equal(decodeGuarded(mod, longer, data.length), DlzError.TRAILING);
-        }
-      });
+        it(`${name} (level ${level}): appended garbage is rejected`, () => {
+          for (const extra of [1, 3, 64, 1000]) {
+            const longer = new Uint8Array(frame.length + extra);
+            longer.set(frame);
+            longer.set(makeRandom(extra, extra), frame.length);
+            for (const [, mod] of builds) assert.equal(decodeGuarded(mod, longer, data.length), DlzError.TRAILING);
+          }
+        });
 
-      it(`${name}: a wrong decompressed length is rejected`, () => {
-        for (const rawLen of [0, 1, data.length - 1, data.length + 1, data.length - 4096, data.length + 4096, 2 * data.length]) {
-          if (rawLen < 0) continue;
-          for (const [, mod] of builds) assert.ok(decodeGuarded(mod, frame, rawLen) < 0, `rawLen ${rawLen}`);
-        }
-      });
+        it(`${name} (level ${level}): a wrong decompressed length is rejected`, () => {
+          for (const rawLen of [0, 1, data.length - 1, data.length + 1, data.length - 4096, data.length + 4096, 2 * data.length]) {
+            if (rawLen < 0) continue;
+            for (const [, mod] of builds) assert.ok(decodeGuarded(mod, frame, rawLen) < 0, `rawLen ${rawLen}`);
+          }
+        });
 
-      it(`${name}: random byte overwrites and shuffled spans never escape`, function () {
-        this.timeout(60000);
-        const rng = new Rng(data.length);
-        for (let i = 0; i < 150; i++) {
-          const broken = frame.slice();
-          const at = rng.below(frame.length);
-          const span = 1 + rng.below(Math.min(64, frame.length - at));
-          for (let k = 0; k < span; k++) broken[at + k] = rng.next() >>> 24;
-          for (const [, mod] of builds) decodeGuarded(mod, broken, data.length);
-        }
-      });
+        it(`${name} (level ${level}): random byte overwrites and shuffled spans never escape`, function () {
+          this.timeout(60000);
+          const rng = new Rng(data.length);
+          for (let i = 0; i < 150; i++) {
+            const broken = frame.slice();
+            const at = rng.below(frame.length);
+            const span = 1 + rng.below(Math.min(64, frame.length - at));
+            for (let k = 0; k < span; k++) broken[at + k] = rng.next() >>> 24;
+            for (const [, mod] of builds) decodeGuarded(mod, broken, data.length);
+          }
+        });
+      }
     }
 
     it('rejects all-0xff inputs of many lengths', () => {
@@ -438,7 +555,7 @@ describe('codec stage', () => {
       const rng = new Rng(99);
       for (let i = 0; i < 300; i++) {
         const garbage = makeRandom(1 + rng.below(3000), i + 1000);
-        garbage[0] = 1;
+        garbage[0] = FORMAT_VERSION;
         for (const [, mod] of builds) assert.ok(decodeGuarded(mod, garbage, 1 + rng.below(200000)) < 0);
       }
     });
@@ -456,8 +573,8 @@ describe('codec stage', () => {
     });
 
     it('decodes an empty frame body to zero bytes only', () => {
-      assert.equal(decodeGuarded(plain, Uint8Array.of(1), 0), 0);
-      assert.equal(decodeGuarded(plain, Uint8Array.of(1), 5), DlzError.TRUNCATED);
+      assert.equal(decodeGuarded(plain, Uint8Array.of(FORMAT_VERSION), 0), 0);
+      assert.equal(decodeGuarded(plain, Uint8Array.of(FORMAT_VERSION), 5), DlzError.TRUNCATED);
     });
   });
 });

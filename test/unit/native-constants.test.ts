@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as C from '../../src/protocol/constants';
+import * as Plan from '../../src/pipeline/restart-plan';
 import { packageRoot } from '../../src/paths';
 
 const include = path.join(packageRoot, 'native', 'include');
@@ -32,15 +33,20 @@ function prefixed(map: Map<string, number>, prefix: string): Record<string, numb
 describe('native constants mirror', () => {
   const proto = headerNumbers('dmtcp_protocol.h');
   const stream = headerNumbers('dmtcp_stream.h');
+  const plan = headerNumbers('dmtcp_plan.h');
 
   const tables: [string, Record<string, number>, Record<string, number>][] = [
     ['message types', prefixed(proto, 'DMTCP_MSG_'), C.Msg],
     ['protocol tags', prefixed(proto, 'DMTCP_TAG_'), C.Tag],
     ['stream record types', prefixed(stream, 'DMTCP_REC_'), Object.fromEntries(Object.entries(C.Rec).filter(([k]) => k !== 'ALIGN'))],
     ['stream TLV tags', prefixed(stream, 'DMTCP_TLV_'), C.StreamTlv],
-    ['area kinds', prefixed(stream, 'DMTCP_AREA_'), { ...C.AreaKind, F_SHARED: C.AreaFlag.SHARED, F_GROWSDOWN: C.AreaFlag.GROWSDOWN }],
+    ['area kinds', prefixed(stream, 'DMTCP_AREA_'), { ...C.AreaKind, F_SHARED: C.AreaFlag.SHARED, F_GROWSDOWN: C.AreaFlag.GROWSDOWN, F_SHARED_COPY: C.AreaFlag.SHARED_COPY }],
     ['backings', prefixed(stream, 'DMTCP_BACK_'), C.Backing],
     ['thread flags', prefixed(stream, 'DMTCP_THREAD_F_'), C.ThreadFlag],
+    ['descriptor kinds', prefixed(stream, 'DMTCP_FD_'), { ...C.FdKind, F_CLOEXEC: C.FdFlag.CLOEXEC, F_OUTSIDE: C.FdFlag.OUTSIDE, F_DRAINED: C.FdFlag.DRAINED, F_CONTENTS: C.FdFlag.CONTENTS, F_CTTY: C.FdFlag.CTTY }],
+    ['restart plan descriptions', prefixed(plan, 'DMTCP_DESC_'), Plan.DescKind],
+    ['restart plan process flags', Object.fromEntries(Object.entries(prefixed(plan, 'DMTCP_PLAN_')).filter(([k]) => /LEADER|FOREGROUND/.test(k))), Plan.ProcFlag],
+    ['restart plan hold flags', prefixed(plan, 'DMTCP_HOLD_'), Plan.HoldFlag],
   ];
   for (const [name, fromC, fromTs] of tables) {
     it(`${name} match`, () => {
@@ -53,6 +59,14 @@ describe('native constants mirror', () => {
     assert.equal(proto.get('DMTCP_PROTO_MAGIC'), C.PROTO_MAGIC);
     assert.equal(proto.get('DMTCP_PROTO_VERSION'), C.PROTO_VERSION);
     assert.equal(proto.get('DMTCP_PROTO_MAX_PAYLOAD'), C.PROTO_MAX_PAYLOAD);
+  });
+
+  it('restart plan scalars match', () => {
+    assert.equal(plan.get('DMTCP_PLAN_VERSION'), Plan.PLAN_VERSION);
+    assert.equal(plan.get('DMTCP_PLAN_NO_DESC'), Plan.NO_DESC);
+    assert.equal(plan.get('DMTCP_PLAN_NO_FD'), Plan.NO_FD);
+    assert.match(fs.readFileSync(path.join(include, 'dmtcp_plan.h'), 'utf8'), new RegExp(`DMTCP_PLAN_MAGIC "${Plan.PLAN_MAGIC}"`));
+    assert.equal(stream.get('DMTCP_FD_PTY_MASTER'), C.FdKind.PTY_MASTER);
   });
 
   it('stream scalars match', () => {
@@ -75,12 +89,15 @@ describe('native constants mirror', () => {
 #include <stddef.h>
 #include "dmtcp_stream.h"
 #include "dmtcp_protocol.h"
+#include "dmtcp_plan.h"
 #define S(t) printf("\\"%s\\": %zu,", #t, sizeof(struct t))
 #define O(t, f) printf("\\"%s.%s\\": %zu,", #t, #f, offsetof(struct t, f))
 int main(void) {
   printf("{");
   S(dmtcp_stream_header); S(dmtcp_rec); S(dmtcp_rec_process); S(dmtcp_rec_thread); S(dmtcp_rec_area);
-  S(dmtcp_rec_pages); S(dmtcp_rec_end); S(dmtcp_frame);
+  S(dmtcp_rec_pages); S(dmtcp_rec_end); S(dmtcp_frame); S(dmtcp_rec_fd); S(dmtcp_tty_state);
+  S(dmtcp_plan_header); S(dmtcp_plan_proc); S(dmtcp_plan_desc); S(dmtcp_plan_hold); S(dmtcp_plan_share);
+  O(dmtcp_tty_state, fg_vpgid); O(dmtcp_plan_proc, ptracer); O(dmtcp_plan_desc, mode); O(dmtcp_plan_header, n_shares);
   O(dmtcp_rec_process, ckpt_time_ns); O(dmtcp_rec_process, entry); O(dmtcp_rec_process, restorer_lo);
   O(dmtcp_rec_process, mm); O(dmtcp_rec_process, auxv); O(dmtcp_rec_process, auxv_words); O(dmtcp_rec_process, vdso_hash);
   O(dmtcp_rec_area, mtime_nsec); O(dmtcp_rec_area, prot); O(dmtcp_rec_area, flags); O(dmtcp_rec_area, kind);
@@ -100,6 +117,16 @@ int main(void) {
       assert.equal(got.dmtcp_rec_pages, C.RecSize.pages);
       assert.equal(got.dmtcp_rec_end, C.RecSize.end);
       assert.equal(got.dmtcp_frame, C.FRAME_HEADER_SIZE);
+      assert.equal(got.dmtcp_rec_fd, C.RecSize.fd);
+      assert.equal(got['dmtcp_tty_state.fg_vpgid'], 48, 'restart-plan.ts reads the foreground group there');
+      assert.equal(got.dmtcp_plan_header, Plan.PLAN_HEADER_SIZE);
+      assert.equal(got.dmtcp_plan_proc, Plan.PLAN_PROC_SIZE);
+      assert.equal(got.dmtcp_plan_desc, Plan.PLAN_DESC_SIZE);
+      assert.equal(got.dmtcp_plan_hold, Plan.PLAN_HOLD_SIZE);
+      assert.equal(got.dmtcp_plan_share, Plan.PLAN_SHARE_SIZE);
+      assert.equal(got['dmtcp_plan_proc.ptracer'], 28);
+      assert.equal(got['dmtcp_plan_desc.mode'], 44);
+      assert.equal(got['dmtcp_plan_header.n_shares'], 28);
       assert.equal(got['dmtcp_rec_process.ckpt_time_ns'], C.ProcessOffsets.ckptTimeNs);
       assert.equal(got['dmtcp_rec_process.entry'], C.ProcessOffsets.entry);
       assert.equal(got['dmtcp_rec_process.restorer_lo'], C.ProcessOffsets.restorerLo);

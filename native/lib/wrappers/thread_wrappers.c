@@ -47,7 +47,12 @@ long syscall(long n, ...)
   for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
   va_end(ap);
   if (n == SYS_gettid) return gettid();
-  if (n == SYS_tgkill) {
+  if (n == SYS_getpid) return vid_self_pid();
+  if (n == SYS_getppid) return vid_to_virt((int)dsys0(__NR_getppid));
+  if (n == SYS_kill) {
+    long pid = a[0];
+    a[0] = pid > 0 ? vid_to_real((int)pid) : pid < -1 ? -vid_to_real((int)-pid) : pid;
+  } else if (n == SYS_tgkill) {
     a[0] = vid_to_real((int)a[0]);
     a[1] = vid_to_real((int)a[1]);
   } else if (n == SYS_tkill) {

@@ -27,6 +27,7 @@ export interface ImageExports extends WebAssembly.Exports {
   parseProcess(src: number, len: number): number;
   parseArea(src: number, len: number): number;
   parseThread(src: number, len: number): number;
+  parseFd(src: number, len: number): number;
 }
 
 /** A malformed image; `offset` is relative to the bytes handed to the parser, `detail` says what was expected. */
@@ -99,6 +100,27 @@ export interface AreaRecord {
   backing: number;
   path: string;
   /** The record's bytes, verbatim, for re-emitting into a restore stream. */
+  raw: Buffer;
+}
+
+export interface FdRecord {
+  fd: number;
+  kind: number;
+  flags: number;
+  fileFlags: number;
+  offset: bigint;
+  dev: bigint;
+  inode: bigint;
+  size: bigint;
+  mtimeSec: bigint;
+  mtimeNsec: number;
+  ownerVpid: number;
+  ownerFd: number;
+  mode: number;
+  path: string;
+  /** Drained pipe bytes or saved file contents. */
+  data: Buffer;
+  /** The record's bytes, verbatim. */
   raw: Buffer;
 }
 
@@ -376,6 +398,54 @@ export class ImageStage {
         if (e instanceof FormatError) throw new FormatError(off + e.offset, `area ${list.length}: ${e.detail}`);
         throw e;
       }
+    }
+    return list;
+  }
+
+  /** Parses the FDS block payload (descriptor records back to back, each 8-aligned). */
+  fds(body: Uint8Array): FdRecord[] {
+    const list: FdRecord[] = [];
+    let off = 0;
+    while (off < body.length) {
+      const rest = body.subarray(off);
+      const head = Math.min(rest.length, 80 + 4097);
+      let ptr = this.stage(rest.subarray(0, head));
+      // The data may be large: stage it all only when the record needs it.
+      const v0 = new DataView(rest.buffer, rest.byteOffset, rest.length);
+      const total = rest.length >= 80 ? 80 + v0.getUint32(72, true) + v0.getUint32(76, true) : rest.length;
+      if (total > head && total <= rest.length) ptr = this.stage(rest.subarray(0, total));
+      try {
+        this.check(this.exports.parseFd(ptr, Math.min(rest.length, Math.max(head, total))), 'FD record');
+      } catch (e) {
+        if (e instanceof FormatError) throw new FormatError(off + e.offset, `descriptor ${list.length}: ${e.detail}`);
+        throw e;
+      }
+      const v = this.view();
+      const o = this.out;
+      const pathLen = v.getUint32(o + 104, true);
+      const pathOff = v.getUint32(o + 108, true);
+      const dataOff = v.getUint32(o + 112, true);
+      const dataLen = v.getUint32(o + 116, true);
+      const consumed = v.getUint32(o + 120, true);
+      list.push({
+        fd: v.getInt32(o + 32, true),
+        kind: v.getUint32(o + 36, true),
+        flags: v.getUint32(o + 40, true),
+        fileFlags: v.getUint32(o + 44, true),
+        offset: v.getBigInt64(o + 48, true),
+        dev: v.getBigUint64(o + 56, true),
+        inode: v.getBigUint64(o + 64, true),
+        size: v.getBigUint64(o + 72, true),
+        mtimeSec: v.getBigUint64(o + 80, true),
+        mtimeNsec: v.getUint32(o + 88, true),
+        ownerVpid: v.getUint32(o + 92, true),
+        ownerFd: v.getInt32(o + 96, true),
+        mode: v.getUint32(o + 100, true),
+        path: Buffer.from(rest.subarray(pathOff, pathOff + pathLen)).toString('utf8'),
+        data: Buffer.from(rest.subarray(dataOff, dataOff + dataLen)),
+        raw: Buffer.from(rest.subarray(0, Math.min(consumed, rest.length))),
+      });
+      off += consumed;
     }
     return list;
   }

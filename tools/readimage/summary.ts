@@ -1,0 +1,138 @@
+// readimage's default view: what an image holds (header, memory areas, threads, plugin sections) as a summary
+// that prints as text or serializes as JSON.
+import { Backing, PAGE_SIZE, ThreadFlag } from '../../src/protocol/constants';
+import { BlockFlag } from '../../src/pipeline/image-format';
+import type { ImageReader } from '../../src/pipeline/image-reader';
+import { backingName, hexAddr, kindName, perms } from './areas';
+import { bytes, table } from './text';
+
+export interface AreaSummary {
+  start: string;
+  end: string;
+  size: number;
+  perms: string;
+  kind: string;
+  backing: string;
+  path: string;
+  storedBytes: number;
+  savedPages: number;
+  zeroPages: number;
+  filePages: number;
+  chunks: number;
+}
+
+export interface ImageSummary {
+  file: string;
+  format: number;
+  arch: string;
+  fileBytes: number;
+  program: string;
+  argv: string[];
+  exe: string;
+  cwd: string;
+  pid: number;
+  ppid: number;
+  host: string;
+  time: string;
+  generation: number;
+  computation: string;
+  workerId: string;
+  codec: string;
+  writer: string;
+  rawBytes: number;
+  storedBytes: number;
+  zeroPages: number;
+  filePages: number;
+  areas: AreaSummary[];
+  threads: { tid: number; main: boolean; ckpt: boolean; fsBase: string; name: string }[];
+  plugins: string[];
+}
+
+export function summarize(r: ImageReader): ImageSummary {
+  const perArea = r.areas.map(() => ({ stored: 0, covered: 0, zero: 0, chunks: 0 }));
+  for (const c of r.chunks) {
+    const a = perArea[c.header.area];
+    a.chunks++;
+    a.stored += c.header.storedLength;
+    const pages = c.header.rawLength / PAGE_SIZE;
+    if (c.header.flags & BlockFlag.ZERO) a.zero += pages;
+    else a.covered += pages;
+  }
+  const areas = r.areas.map((a, i): AreaSummary => {
+    const pages = Number((a.end - a.start) / BigInt(PAGE_SIZE));
+    const s = perArea[i];
+    const rest = a.backing === Backing.NONE ? 0 : pages - s.covered - s.zero;
+    return {
+      start: hexAddr(a.start),
+      end: hexAddr(a.end),
+      size: Number(a.end - a.start),
+      perms: perms(a.prot, a.flags),
+      kind: kindName(a),
+      backing: backingName(a),
+      path: a.path,
+      storedBytes: s.stored,
+      savedPages: s.covered,
+      zeroPages: s.zero + (a.backing === Backing.ZERO ? rest : 0),
+      filePages: a.backing === Backing.FILE ? rest : 0,
+      chunks: s.chunks,
+    };
+  });
+  const m = r.meta as { codec?: string; writer?: string; stats?: { rawBytes?: number; storedBytes?: number } };
+  return {
+    file: r.path,
+    format: r.header.version,
+    arch: 'x86_64',
+    fileBytes: r.size,
+    program: r.strings.program,
+    argv: r.strings.argv,
+    exe: r.strings.exe,
+    cwd: r.strings.cwd,
+    pid: r.process.pid,
+    ppid: r.process.ppid,
+    host: r.strings.host,
+    time: new Date(Number(r.process.ckptTimeNs / 1_000_000n)).toISOString(),
+    generation: r.process.generation,
+    computation: r.strings.computation,
+    workerId: r.strings.workerId,
+    codec: m.codec ?? 'unknown',
+    writer: m.writer ?? 'unknown',
+    rawBytes: r.chunks.reduce((s, c) => s + (c.header.flags & BlockFlag.ZERO ? 0 : c.header.rawLength), 0),
+    storedBytes: r.chunks.reduce((s, c) => s + c.header.storedLength, 0),
+    zeroPages: areas.reduce((s, a) => s + a.zeroPages, 0),
+    filePages: areas.reduce((s, a) => s + a.filePages, 0),
+    areas,
+    threads: r.threads.map((t) => ({
+      tid: t.tid,
+      main: (t.flags & ThreadFlag.MAIN) !== 0,
+      ckpt: (t.flags & ThreadFlag.CKPT) !== 0,
+      fsBase: '0x' + t.fsBase.toString(16),
+      name: t.name,
+    })),
+    plugins: [...r.plugins.keys()],
+  };
+}
+
+export function summaryText(s: ImageSummary): string {
+  const ratio = s.storedBytes ? (s.rawBytes / s.storedBytes).toFixed(2) : '-';
+  const out = [
+    `${s.file}: dmtcp image format ${s.format}, ${s.arch}, ${bytes(s.fileBytes)}`,
+    `  program:     ${s.program}`,
+    `  argv:        ${s.argv.join(' ')}`,
+    `  pid:         ${s.pid} (parent ${s.ppid})`,
+    `  host:        ${s.host}`,
+    `  time:        ${s.time}`,
+    `  generation:  ${s.generation}`,
+    `  computation: ${s.computation}`,
+    `  worker id:   ${s.workerId}`,
+    `  codec:       ${s.codec}`,
+    `  sizes:       ${bytes(s.storedBytes)} stored for ${bytes(s.rawBytes)} of saved pages (${ratio}x); ${s.zeroPages} zero pages, ${s.filePages} pages left to their files`,
+    `  written by:  ${s.writer}`,
+    `Memory areas (${s.areas.length}):`,
+  ];
+  const rows = s.areas.map((a) => [`${a.start}-${a.end}`, a.perms, a.kind, a.backing, bytes(a.storedBytes), String(a.savedPages), String(a.zeroPages), String(a.filePages), a.path]);
+  out.push(...table(['RANGE', 'PERM', 'KIND', 'BACKING', 'STORED', 'SAVED', 'ZERO', 'FILE', 'PATH'], rows));
+  out.push(`Threads (${s.threads.length}):`);
+  out.push(...table(['TID', 'ROLE', 'FS BASE', 'NAME'], s.threads.map((t) => [String(t.tid), t.main ? 'main' : t.ckpt ? 'checkpoint' : 'user', t.fsBase, t.name])));
+  if (s.plugins.length) out.push(`Plugin sections: ${s.plugins.join(', ')}`);
+  return out.join('\n') + '\n';
+}
