@@ -12,7 +12,8 @@
 #define RESTORER_VDSO_SCRATCH (RESTORER_BASE + RESTORER_SIZE - 0x100000UL)
 
 #define DMTCP_MAX_SHMIDS 64
-#define DMTCP_RESTART_INFO_VERSION 2
+#define DMTCP_MAX_ZOMBIES 64
+#define DMTCP_RESTART_INFO_VERSION 3
 
 /* Handed by the restorer to the library's restart entry (rdi). */
 struct dmtcp_restart_info {
@@ -26,6 +27,8 @@ struct dmtcp_restart_info {
   uint8_t blob[8192];                  /* the RESTART record's TLV payload */
   uint32_t n_shmids;                   /* System V segments attached again: old id, new id, 1 if it had been removed */
   int32_t shmids[DMTCP_MAX_SHMIDS][3];
+  uint32_t n_zombies;                  /* children recreated to end as they had: virtual pid, new real pid */
+  int32_t zombies[DMTCP_MAX_ZOMBIES][2];
 };
 #define DMTCP_RESTART_INFO_MAGIC 0x52534d44u /* "DMSR" */
 

@@ -24,6 +24,7 @@ struct dmtcp_plan_header {
 #define DMTCP_PLAN_SESSION_LEADER 1
 #define DMTCP_PLAN_GROUP_LEADER 2
 #define DMTCP_PLAN_FOREGROUND 4                /* its group is the foreground group of its controlling terminal */
+#define DMTCP_PLAN_ZOMBIE 8                    /* a child that had exited unreaped: created only to end as it did */
 
 struct dmtcp_plan_proc {
   uint32_t index;
@@ -34,6 +35,8 @@ struct dmtcp_plan_proc {
   uint32_t stream_fd;                  /* in process 0: this process's restore stream */
   uint32_t ack_fd;                     /* and the pipe that tells its decoder the areas are mapped */
   uint32_t ptracer;                    /* its decoder's pid, allowed to write its memory (PR_SET_PTRACER), or 0 */
+  uint32_t exit_code;                  /* zombies: waitid's si_code (CLD_EXITED, CLD_KILLED, CLD_DUMPED) */
+  int32_t exit_status;                 /* and si_status: the exit status or the signal */
 };
 
 #define DMTCP_PLAN_NO_FD 0xffffffffu

@@ -76,6 +76,8 @@ enum dmtcp_tlv_tag {
   DMTCP_TLV_VPPID = 23,
   DMTCP_TLV_VPGID = 24,
   DMTCP_TLV_VSID = 25,
+  DMTCP_TLV_ZOMBIES = 26,              /* PROCESS: children dead but not reaped: "vpid:code:status," (waitid's CLD_* and
+                                        * si_status) for each */
 };
 
 struct dmtcp_mm_map {                  /* the fields of struct prctl_mm_map the restorer gives back to the kernel */

@@ -139,6 +139,7 @@ void procstate_capture(void) DMTCP_HIDDEN;
 void procstate_restore(void) DMTCP_HIDDEN;
 void procstate_fill_process_record(struct dmtcp_rec_process *p) DMTCP_HIDDEN;
 const char *procstate_cwd(void) DMTCP_HIDDEN;
+const char *procstate_zombies(void) DMTCP_HIDDEN;
 
 /* ---- fds.c ---- */
 

@@ -397,6 +397,7 @@ static void write_process_record(struct stream_out *o, uint32_t vdso_hash)
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_CODEC, g_cfg.codec);
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_UNIQUE, g_cfg.unique_ckpt ? "1" : "0");
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_ORIGIN_PID, pidbuf);
+  if (procstate_zombies()[0]) out_tlv_str(body, sizeof body, &used, DMTCP_TLV_ZOMBIES, procstate_zombies());
   int ids[4] = { vid_self_pid(), vid_to_virt((int)dsys0(__NR_getppid)), vid_to_virt((int)dsys1(__NR_getpgid, 0)),
                  vid_to_virt((int)dsys1(__NR_getsid, 0)) };
   static const uint16_t tags[4] = { DMTCP_TLV_VPID, DMTCP_TLV_VPPID, DMTCP_TLV_VPGID, DMTCP_TLV_VSID };

@@ -1,6 +1,8 @@
 /* procstate.c: process-wide kernel state that does not live in memory (signal dispositions, umask, working
  * directory, the kernel's mm bookkeeping and auxv), captured at checkpoint and given back at restart. */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "dmtcp_lib.h"
@@ -18,6 +20,8 @@ static int saved_action_ok[65];
 static unsigned saved_umask;
 static char saved_cwd[DMTCP_MAX_PATH];
 
+static void capture_zombies(void);
+
 void procstate_capture(void)
 {
   for (int sig = 1; sig <= 64; sig++) {
@@ -28,6 +32,52 @@ void procstate_capture(void)
   saved_umask = (unsigned)dsys1(__NR_umask, 0);
   dsys1(__NR_umask, saved_umask);
   if (dsys2(__NR_getcwd, (long)saved_cwd, sizeof saved_cwd) < 0) saved_cwd[0] = 0;
+  capture_zombies();
+}
+
+/* Children that exited and wait to be reaped (zombies): they run no code and cannot be checkpointed, so the parent
+ * records how each ended (waitid with WNOWAIT leaves it a zombie) and the restart plan recreates one that ends the
+ * same way. Reads /proc/self/task/<tid>/children: children of every thread. */
+static char zombies_text[2048];
+
+static void capture_zombies(void)
+{
+  static char names[8192], list[4096];
+  zombies_text[0] = 0;
+  size_t used = 0;
+  long dfd = d_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dfd < 0) return;
+  long got = d_getdents64((int)dfd, names, sizeof names);
+  d_close((int)dfd);
+  for (long off = 0; off < got;) {
+    struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *e = (void *)(names + off);
+    off += e->reclen;
+    if (e->name[0] < '0' || e->name[0] > '9') continue;
+    char path[64];
+    dfmt(path, sizeof path, "/proc/self/task/%s/children", e->name);
+    long fd = d_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) continue;
+    long n = d_read((int)fd, list, sizeof list - 1);
+    d_close((int)fd);
+    list[n > 0 ? n : 0] = 0;
+    for (const char *p = list; *p;) {
+      int pid = 0;
+      while (*p >= '0' && *p <= '9') pid = pid * 10 + (*p++ - '0');
+      while (*p == ' ' || *p == '\n') p++;
+      if (pid <= 0) break;
+      siginfo_t info;
+      __builtin_memset(&info, 0, sizeof info);
+      if (dsys5(__NR_waitid, P_PID, pid, (long)&info, WEXITED | WNOHANG | WNOWAIT, 0) < 0 || info.si_pid != pid) continue;
+      if (used + 40 >= sizeof zombies_text) break;
+      used += (size_t)dfmt(zombies_text + used, sizeof zombies_text - used, "%d:%d:%d,", vid_to_virt(pid), info.si_code,
+                           info.si_status);
+    }
+  }
+}
+
+const char *procstate_zombies(void)
+{
+  return zombies_text;
 }
 
 const char *procstate_cwd(void)

@@ -35,6 +35,9 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
   procstate_restore();
   g_restarted = 1;
   vid_reset();          /* the old real tids mean nothing here; each thread records its new one */
+  for (uint32_t i = 0; i < g_restart_info.n_zombies && i < DMTCP_MAX_ZOMBIES; i++) {
+    vid_set(g_restart_info.zombies[i][0], g_restart_info.zombies[i][1]);   /* children that wait to be reaped */
+  }
   threads_recreate();
   threads_fixup_after_restart(main_slot);
   dmtcp_restore_context(&main_slot->ctx, 0);

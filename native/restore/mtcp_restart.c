@@ -754,6 +754,11 @@ void restorer_main(long *sp)
     stream_fd = me.stream_fd;
     ack_fd = me.ack_fd;
     ptracer_pid = me.ptracer;
+    info.n_zombies = (uint32_t)me.n_zombies;
+    for (int i = 0; i < me.n_zombies && i < DMTCP_MAX_ZOMBIES; i++) {
+      info.zombies[i][0] = me.zombies[i][0];
+      info.zombies[i][1] = me.zombies[i][1];
+    }
   }
   read_header();
   read_plan();

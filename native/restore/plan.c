@@ -424,6 +424,33 @@ static void join_group(int me, int child_pid)
   dsys2(__NR_setpgid, child_pid, real_pid[leader]);   /* best effort, from both sides, as shells do */
 }
 
+/* A zombie again: the child ends the way the old one had (its exit status, or killed by its signal, without a core
+ * file), so the parent's waitpid finds what it would have found. */
+static __attribute__((noreturn)) void end_as_before(const struct dmtcp_plan_proc *p)
+{
+  if (p->exit_code != 1 /* CLD_EXITED */ && p->exit_status > 0 && p->exit_status < 65) {
+    struct { uint64_t cur, max; } no_core = { 0, 0 };
+    dsys2(__NR_setrlimit, 4 /* RLIMIT_CORE */, (long)&no_core);
+    struct { long handler; unsigned long flags; long restorer; uint64_t mask; } dfl = { 0, 0, 0, 0 };
+    dsys4(__NR_rt_sigaction, p->exit_status, (long)&dfl, 0, 8);
+    uint64_t only = 1ull << (p->exit_status - 1);
+    dsys4(__NR_rt_sigprocmask, 1 /* SIG_UNBLOCK */, (long)&only, 0, 8);
+    dsys2(__NR_kill, d_getpid(), p->exit_status);
+  }
+  d_exit_group(p->exit_status & 0xff);
+}
+
+/* Waits until that child is a zombie (without reaping it) and takes back the SIGCHLD it raised: the program was
+ * told about it before the checkpoint. Every signal is blocked here, so it waits pending. */
+static void settle_zombie(int pid)
+{
+  char info[128];
+  dsys5(__NR_waitid, 1 /* P_PID */, pid, (long)info, 4 /* WEXITED */ | 0x01000000 /* WNOWAIT */, 0);
+  uint64_t chld = 1ull << (17 - 1);
+  struct { long s, ns; } zero = { 0, 0 };
+  dsys4(__NR_rt_sigtimedwait, (long)&chld, (long)info, (long)&zero, 8);
+}
+
 void plan_execute(int plan_fd, struct plan_result *out)
 {
   static int stream_of[MAX_PLAN_PROCS], ack_of[MAX_PLAN_PROCS];
@@ -436,9 +463,10 @@ void plan_execute(int plan_fd, struct plan_result *out)
   /* Our own descriptors go above the program's before anything is placed (the plan itself is mapped read-only). */
   d_close(plan_fd);
   for (uint32_t i = 0; i < hdr->n_procs; i++) {
-    stream_of[i] = move_high((int)procs[i].stream_fd);
+    stream_of[i] = procs[i].stream_fd == DMTCP_PLAN_NO_FD ? -1 : move_high((int)procs[i].stream_fd);
     ack_of[i] = procs[i].ack_fd == DMTCP_PLAN_NO_FD ? -1 : move_high((int)procs[i].ack_fd);
   }
+  out->n_zombies = 0;
   int me = 0;
   real_pid[0] = (int)d_getpid();
   create_descs(DMTCP_PLAN_NO_PROC);
@@ -463,12 +491,22 @@ again:;
     if (procs[c].parent != me) continue;
     long pid = dsys0(__NR_fork);
     if (pid < 0) plan_fail("cannot create a process", 0, pid);
+    if (pid == 0 && (procs[c].flags & DMTCP_PLAN_ZOMBIE)) end_as_before(&procs[c]);
     if (pid == 0) {
       me = (int)c;
       real_pid[me] = (int)d_getpid();
       goto again;
     }
     real_pid[c] = (int)pid;
+    if (procs[c].flags & DMTCP_PLAN_ZOMBIE) {
+      settle_zombie((int)pid);
+      if (out->n_zombies < 64) {
+        out->zombies[out->n_zombies][0] = (int)procs[c].vpid;
+        out->zombies[out->n_zombies][1] = (int)pid;
+        out->n_zombies++;
+      }
+      continue;
+    }
     join_group((int)c, (int)pid);
   }
   place_descriptors(me);

@@ -26,6 +26,8 @@ struct plan_result {
   int stream_fd;
   int ack_fd;       /* -1: no direct writes */
   int ptracer;      /* 0: none */
+  int n_zombies;    /* children made to end as they had ended: virtual pid, real pid */
+  int zombies[64][2];
 };
 void plan_execute(int plan_fd, struct plan_result *out);
 /* The shared memory object this process knew as (dev, ino): a descriptor to map, or (*sysv set) a segment id. */

@@ -14,7 +14,7 @@ import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
 import { openForRestart } from '../pipeline/restore-decoder';
 import { execve, pipe, setCloexec, setPipeSize, spawnDetached } from '../native/addon';
-import { PlanError, buildPlan, encodePlan, type RestartPlan } from '../pipeline/restart-plan';
+import { PlanError, buildPlan, encodePlan, restoredProcs, type RestartPlan } from '../pipeline/restart-plan';
 import { mtcpRestart, packageRoot } from '../paths';
 import { helpText, optFlag, optString, parseArgs, type OptionSpec } from './args';
 import { CoordinatorClient } from './client';
@@ -84,7 +84,8 @@ export async function main(argv: string[]): Promise<number> {
   const plan = makePlan(opened.map((o) => o.reader));
   if (!optFlag(p, 'quiet')) for (const w of plan.warnings) process.stderr.write(`dmtcp_restart: warning: ${w}\n`);
   // One decoder per process, in the plan's order; every pipe end the restorers need stays open across exec.
-  const restorers = startDecoder(plan.procs.map((proc) => proc.image), info, debug);
+  const restored = restoredProcs(plan);   // processes with an image (restored ones come first in the plan)
+  const restorers = startDecoder(restored.map((proc) => proc.image), info, debug);
   const planFd = writePlanFile(
     encodePlan(plan, restorers.map((r) => ({ stream: r.stream, ack: r.ack, ptracer: r.decoderPid }))),
     tmpDir ?? os.tmpdir(),

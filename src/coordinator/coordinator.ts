@@ -271,6 +271,7 @@ export class Coordinator {
   private broadcastBarrier(): void {
     const r = this.round!;
     const state = BARRIERS[r.index];
+    if (process.env.DMTCP_TRACE) process.stderr.write(`[trace ${Date.now() % 100000}] barrier ${state} (+${Date.now() - r.startedAt} ms)\n`);
     r.reached.clear();
     const fields = () => {
       const w = new FieldWriter().str(Tag.STATE, state).u32(Tag.GENERATION, r.generation);

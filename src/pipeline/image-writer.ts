@@ -11,6 +11,8 @@ import { imagePathFor, processStrings } from './process-info';
 import type { Pipeline } from './pipeline';
 import type { CheckpointContext, ChunkSource, ChunkWork, WrittenImage } from './types';
 
+/** At most this many buffers in one writev (IOV_MAX is 1024). */
+const WRITE_BATCH_PARTS = 512;
 const PADDING = Buffer.alloc(8);
 const SYNC_EVERY = 64 << 20;
 
@@ -60,6 +62,8 @@ export class ImageWriter implements RawStreamSink {
   private blocks = 0;
   /** Output in stream order: each entry resolves to the bytes to append. */
   private readonly output: Promise<Output>[] = [];
+  /** Outputs whose promise has settled successfully, so the pump can take several in one write. */
+  private readonly settled = new WeakMap<Promise<Output>, Output>();
   private negotiating = false;
   private unsynced = 0;
   private syncing?: Promise<void>;
@@ -73,8 +77,11 @@ export class ImageWriter implements RawStreamSink {
   private paused = false;
   private readonly highWater: number;
 
+  private readonly unsubscribe: () => void;
+
   constructor(private readonly pipeline: Pipeline, private readonly opts: ImageWriterOptions = {}) {
     this.highWater = opts.highWater ?? 8 * CHUNK_SIZE * Math.max(1, pipeline.workers().size);
+    this.unsubscribe = pipeline.budget.subscribe(() => this.startWaiting());
     this.done = new Promise((res, rej) => {
       this.resolveDone = res;
       this.rejectDone = rej;
@@ -236,7 +243,15 @@ export class ImageWriter implements RawStreamSink {
   }
 
   private emit(parts: Buffer[] | Promise<Output>): void {
-    this.output.push(Array.isArray(parts) ? Promise.resolve({ parts, bytes: 0 }) : parts);
+    if (Array.isArray(parts)) {
+      const out: Output = { parts, bytes: 0 };
+      const p = Promise.resolve(out);
+      this.settled.set(p, out);
+      this.output.push(p);
+    } else {
+      parts.then((out) => this.settled.set(parts, out), () => undefined);
+      this.output.push(parts);
+    }
     this.pump();
   }
 
@@ -283,6 +298,7 @@ export class ImageWriter implements RawStreamSink {
   /** Starts queued chunks while the bytes in flight (encoding or not yet written) stay under the high-water mark. */
   private startWaiting(): void {
     while (this.waiting.length && (this.inflightBytes < this.highWater || this.inflightBytes === 0)) {
+      if (!this.pipeline.budget.tryTake(this.waiting[0].bytes)) break;   // other images have the buffers for now
       const next = this.waiting.shift()!;
       this.inflightBytes += next.bytes;
       next.start();
@@ -311,6 +327,7 @@ export class ImageWriter implements RawStreamSink {
       return { parts: pad ? [header, payload, PADDING.subarray(0, pad)] : [header, payload], bytes: rawLength, release: out.release };
     } catch (e) {
       this.inflightBytes -= rawLength;
+      this.pipeline.budget.give(rawLength);
       this.startWaiting();
       throw e;
     }
@@ -331,18 +348,34 @@ export class ImageWriter implements RawStreamSink {
     if (this.writing) return;
     this.writing = (async () => {
       while (this.output.length && !this.failed) {
-        const out = await this.output.shift()!;
+        // The next output in file order, then every one after it that is already done: one write for all of them
+        // (small areas make many small chunks; a write each would cost more than encoding them).
+        const batch = [await this.output.shift()!];
+        let parts = batch[0].parts.length;
+        while (this.output.length && parts < WRITE_BATCH_PARTS) {
+          const ready = this.settled.get(this.output[0]);
+          if (!ready) break;
+          this.output.shift();
+          batch.push(ready);
+          parts += ready.parts.length;
+        }
         try {
           if (!this.file) await this.ready;
           if (this.failed) break;
-          const n = out.parts.reduce((s, b) => s + b.length, 0);
-          await this.file!.writev(out.parts, this.filePos);
+          const all = batch.flatMap((o) => o.parts);
+          const n = all.reduce((s, b) => s + b.length, 0);
+          await this.file!.writev(all, this.filePos);
           this.filePos += n;
           this.startWriteback(n);
         } finally {
-          out.release?.();
-          if (out.bytes) {
-            this.inflightBytes -= out.bytes;
+          let freed = 0;
+          for (const out of batch) {
+            out.release?.();
+            freed += out.bytes;
+          }
+          if (freed) {
+            this.inflightBytes -= freed;
+            this.pipeline.budget.give(freed);
             this.startWaiting();
           }
         }
@@ -411,6 +444,7 @@ export class ImageWriter implements RawStreamSink {
         pid: ctx.process.pid,
         host: ctx.strings.host,
       };
+      this.unsubscribe();
       await this.pipeline.hooks.afterCheckpoint.promise(ctx, image);
       this.resolveDone(image);
     })().catch((e) => this.fail(e));
@@ -454,6 +488,18 @@ export class ImageWriter implements RawStreamSink {
     this.file = undefined;
     (async () => {
       await this.writing?.catch(() => undefined);
+      // Chunks already started will never be written: their buffers and their share of the budget go back.
+      let freed = 0;
+      for (const o of await Promise.allSettled(this.output.splice(0))) {
+        if (o.status !== 'fulfilled') continue;
+        o.value.release?.();
+        freed += o.value.bytes;
+      }
+      if (freed) {
+        this.inflightBytes -= freed;
+        this.pipeline.budget.give(freed);
+      }
+      this.unsubscribe();
       await this.syncing;
       await file?.close().catch(() => undefined);
       if (this.tempPath) await fsp.unlink(this.tempPath).catch(() => undefined);

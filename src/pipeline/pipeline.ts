@@ -1,7 +1,7 @@
 // The Pipeline: the frozen hooks plus the rules every tap obeys (error wrapping, reversed order on the way back).
 import { createHooks, REVERSED_HOOKS, type HookName, type PipelineHooks } from './hooks';
 import type { WorkerPool } from './workers/pool';
-import { BufferPool } from './buffer-pool';
+import { BufferPool, ByteBudget } from './buffer-pool';
 import { CHUNK_SIZE } from './image-format';
 
 /** A failure inside a plugin, naming the hook and plugin; the original error is kept as `cause`. */
@@ -31,7 +31,9 @@ export class Pipeline {
   private poolFactory?: () => WorkerPool;
   private pool?: WorkerPool;
   /** Chunk-sized buffers lent to workers and recycled after each write. */
-  readonly buffers = new BufferPool(CHUNK_SIZE);
+  readonly buffers = new BufferPool(CHUNK_SIZE, 96);
+  /** Chunk bytes in flight across every image written at once (a few chunks per worker thread). */
+  readonly budget = new ByteBudget(() => 8 * CHUNK_SIZE * Math.max(1, this.workers().size));
 
   constructor(plugins: readonly PipelinePlugin[] = []) {
     this.hooks = createHooks();

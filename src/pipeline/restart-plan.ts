@@ -22,7 +22,7 @@ export interface PlanInput {
 export const PLAN_MAGIC = 'DMTCPPLN';
 export const PLAN_VERSION = 1;
 export const PLAN_HEADER_SIZE = 32;
-export const PLAN_PROC_SIZE = 32;
+export const PLAN_PROC_SIZE = 40;
 export const PLAN_DESC_SIZE = 56;
 export const PLAN_HOLD_SIZE = 16;
 export const PLAN_SHARE_SIZE = 24;
@@ -32,6 +32,8 @@ export const ProcFlag = Object.freeze({
   GROUP_LEADER: 2,
   /** its process group is the foreground group of its controlling terminal */
   FOREGROUND: 4,
+  /** a child that had exited unreaped: created again only to end the same way */
+  ZOMBIE: 8,
 } as const);
 
 export const HoldFlag = Object.freeze({
@@ -69,6 +71,8 @@ export interface PlanProc {
   parent: number;            // index, or NO_PROC for a root
   flags: number;
   groupLeader: number;       // index of the process group's leader, or NO_PROC to keep the inherited group
+  /** Zombies: how the child ended (waitid's si_code and si_status). */
+  exit?: { code: number; status: number };
 }
 
 export interface PlanDesc {
@@ -301,7 +305,21 @@ export function buildPlan(readers: PlanInput[], opts: { checkFiles?: boolean } =
     }
   }
   planSharedMemory(plan, ordered);
+  // Children that had exited unreaped come last: each parent forks one that ends the same way, and waitpid finds it.
+  for (const p of [...sorted]) {
+    for (const z of ordered[p.index].strings.zombies) {
+      plan.procs.push({
+        index: plan.procs.length, image: '', vpid: z.vpid, vppid: p.vpid, parent: p.index, flags: ProcFlag.ZOMBIE,
+        groupLeader: NO_PROC, exit: { code: z.code, status: z.status },
+      });
+    }
+  }
   return plan;
+}
+
+/** The processes of the plan that have an image to restore (zombies have none). */
+export function restoredProcs(plan: RestartPlan): PlanProc[] {
+  return plan.procs.filter((p) => !(p.flags & ProcFlag.ZOMBIE));
 }
 
 const sysvName = /^\/SYSV([0-9a-f]{8})/;
@@ -439,9 +457,12 @@ export function encodePlan(plan: RestartPlan, fds: RestorerFds[]): Buffer {
     procs.writeUInt32LE(p.vpid, o + 8);
     procs.writeUInt32LE(p.flags, o + 12);
     procs.writeInt32LE(p.groupLeader, o + 16);
-    procs.writeUInt32LE(fds[i].stream, o + 20);
-    procs.writeUInt32LE(fds[i].ack ?? NO_FD, o + 24);
-    procs.writeUInt32LE(fds[i].ptracer ?? 0, o + 28);
+    const f = fds[i];
+    procs.writeUInt32LE(f?.stream ?? NO_FD, o + 20);
+    procs.writeUInt32LE(f?.ack ?? NO_FD, o + 24);
+    procs.writeUInt32LE(f?.ptracer ?? 0, o + 28);
+    procs.writeUInt32LE(p.exit?.code ?? 0, o + 32);
+    procs.writeInt32LE(p.exit?.status ?? 0, o + 36);
   });
   const holds = Buffer.alloc(plan.holds.length * PLAN_HOLD_SIZE);
   plan.holds.forEach((h, i) => {

@@ -50,6 +50,8 @@ export interface ProcessStrings {
   vppid: number;
   vpgid: number;
   vsid: number;
+  /** Children that had exited and were not reaped yet, and how each ended (waitid's si_code and si_status). */
+  zombies: { vpid: number; code: number; status: number }[];
 }
 
 export interface CheckpointStats {

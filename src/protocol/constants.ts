@@ -101,6 +101,7 @@ export const StreamTlv = Object.freeze({
   VPPID: 23,
   VPGID: 24,
   VSID: 25,
+  ZOMBIES: 26,
 } as const);
 
 export const AreaKind = Object.freeze({

@@ -53,6 +53,19 @@ describe('process trees', function () {
     assert.ok(!r.output().some((l) => l.startsWith('FAIL')), r.output().join('\n'));
   });
 
+  it('children that exited unreaped (zombies) are still there to reap after restart, with their statuses', async () => {
+    const p = sb.launch([program('zombie'), '30', '60']);
+    const kids = await p.waitFor(/^children (\d+) (\d+)$/);
+    await p.waitFor(/^count 5$/);
+    const r = await checkpointKillRestart(1);
+    const a = await r.waitFor(/^reaped (\d+) (\w+) (\d+)$/, 60000);
+    const b = await r.waitFor(/^reaped (\d+) (\w+) (\d+)$/, 60000);
+    assert.deepEqual(a.slice(1), [kids[1], 'exit', '42']);
+    assert.deepEqual(b.slice(1), [kids[2], 'signal', '15']);
+    await r.waitFor(/^done$/);
+    assert.equal((await r.exited).code, 0);
+  });
+
   it('a program forks 16 workers and collects them with waitpid after restart', async () => {
     const p = sb.launch([program('workers'), '16', '40', '50']);
     const started = new Map<number, number>();
@@ -167,13 +180,13 @@ describe('process trees', function () {
 
   it('shared-memory counters incremented by parent and child keep one value', async () => {
     const name = `dmtcp-test-${process.pid}-${Date.now()}`;
-    const p = sb.launch([program('shmcounter'), name, '20', '150']);
+    const p = sb.launch([program('shmcounter'), name, sb.path('shared.map'), '20', '150']);
     await p.waitFor(/^count 20 /);
     const r = await checkpointKillRestart(2);
     const end = await r.waitFor(/^child status (\d+) rmid (\S+) unlink (\S+)$/, 60000);
     assert.deepEqual(end.slice(1), ['0', 'ok', 'ok'], r.output().join('\n'));
     assert.ok(!r.output().some((l) => l.startsWith('FAIL')), r.output().join('\n'));
-    const re = /^count (\d+) anon (\d+) sysv (\d+) posix (\d+) ok$/;
+    const re = /^count (\d+) anon (\d+) sysv (\d+) posix (\d+) file (\d+) ok$/;
     const last = r.output().map((l) => re.exec(l)).filter((m) => m !== null).pop()!;
     // Both processes incremented every region about as often: the totals are far above the parent's own count.
     for (const v of last.slice(2).map(Number)) assert.ok(v > Number(last[1]) * 1.5, `shared total ${v} after ${last[1]} rounds`);

@@ -1,9 +1,9 @@
-/* shmcounter.c: a parent and a child increment counters that live in three kinds of shared memory: MAP_SHARED
- * anonymous memory, a System V segment and a POSIX shm_open object. Under a lock in the same memory each also counts
+/* shmcounter.c: a parent and a child increment counters that live in four kinds of shared memory: MAP_SHARED
+ * anonymous memory, a System V segment, a POSIX shm_open object and a regular file mapped MAP_SHARED. Under a lock in the same memory each also counts
  * its own increments, so counter == mine + theirs must always hold; and each checks every round that the other's
  * increments still arrive (memory that was duplicated instead of shared would freeze the other's share). At the end
  * the segment and the object are removed by the ids and names the program kept.
- * Usage: shmcounter NAME [interval_ms] [limit]. Lines: "count N anon A sysv S posix P ok" or "FAIL ...". */
+ * Usage: shmcounter NAME FILE [interval_ms] [limit]. Lines: "count N anon A sysv S posix P file F ok" or "FAIL". */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -60,9 +60,9 @@ static long theirs(struct region *r, int me)
 
 int main(int argc, char **argv)
 {
-  if (argc < 2) return fprintf(stderr, "usage: shmcounter NAME [interval_ms] [limit]\n"), 2;
-  long interval = argc > 2 ? atol(argv[2]) : 20;
-  long limit = argc > 3 ? atol(argv[3]) : 0;
+  if (argc < 3) return fprintf(stderr, "usage: shmcounter NAME FILE [interval_ms] [limit]\n"), 2;
+  long interval = argc > 3 ? atol(argv[3]) : 20;
+  long limit = argc > 4 ? atol(argv[4]) : 0;
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct region *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (anon == MAP_FAILED) return perror("mmap"), 1;
@@ -78,14 +78,19 @@ int main(int argc, char **argv)
   struct region *posix = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, pfd, 0);
   if (posix == MAP_FAILED) return perror("mmap"), 1;
   close(pfd);
-  struct region *all[3] = { anon, sysv, posix };
+  int ffd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (ffd < 0 || ftruncate(ffd, 4096)) return perror(argv[2]), 1;
+  struct region *file = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ffd, 0);
+  if (file == MAP_FAILED) return perror("mmap"), 1;
+  close(ffd);
+  struct region *all[4] = { anon, sysv, posix, file };
   pid_t child = fork();
   if (child < 0) return perror("fork"), 1;
   int me = child == 0;
-  long seen[3] = { 0, 0, 0 };
+  long seen[4] = { 0, 0, 0, 0 };
   int stalled = 0;
   for (long n = 1; limit == 0 || n <= limit + (me ? 20 : 0); n++) {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
       if (bump(all[k], me) < 0) {
         printf("FAIL: %s: counter %ld != %ld + %ld in region %d\n", me ? "child" : "parent", all[k]->counter, all[k]->by[0], all[k]->by[1], k);
         return 1;
@@ -93,7 +98,7 @@ int main(int argc, char **argv)
     }
     if (n % 10 == 0) {
       /* The other process increments as often: over ten rounds its share must have grown in every region. */
-      for (int k = 0; k < 3; k++) {
+      for (int k = 0; k < 4; k++) {
         long t = theirs(all[k], me);
         if (t == seen[k] && !(me && n > limit)) stalled++;
         seen[k] = t;
@@ -103,7 +108,7 @@ int main(int argc, char **argv)
         return 1;
       }
     }
-    if (!me) printf("count %ld anon %ld sysv %ld posix %ld ok\n", n, anon->counter, sysv->counter, posix->counter);
+    if (!me) printf("count %ld anon %ld sysv %ld posix %ld file %ld ok\n", n, anon->counter, sysv->counter, posix->counter, file->counter);
     nap(interval);
   }
   if (me) return 0;

@@ -45,7 +45,7 @@ describe('native constants mirror', () => {
     ['thread flags', prefixed(stream, 'DMTCP_THREAD_F_'), C.ThreadFlag],
     ['descriptor kinds', prefixed(stream, 'DMTCP_FD_'), { ...C.FdKind, F_CLOEXEC: C.FdFlag.CLOEXEC, F_OUTSIDE: C.FdFlag.OUTSIDE, F_DRAINED: C.FdFlag.DRAINED, F_CONTENTS: C.FdFlag.CONTENTS, F_CTTY: C.FdFlag.CTTY }],
     ['restart plan descriptions', prefixed(plan, 'DMTCP_DESC_'), Plan.DescKind],
-    ['restart plan process flags', Object.fromEntries(Object.entries(prefixed(plan, 'DMTCP_PLAN_')).filter(([k]) => /LEADER|FOREGROUND/.test(k))), Plan.ProcFlag],
+    ['restart plan process flags', Object.fromEntries(Object.entries(prefixed(plan, 'DMTCP_PLAN_')).filter(([k]) => /LEADER|FOREGROUND|ZOMBIE/.test(k))), Plan.ProcFlag],
     ['restart plan hold flags', prefixed(plan, 'DMTCP_HOLD_'), Plan.HoldFlag],
   ];
   for (const [name, fromC, fromTs] of tables) {

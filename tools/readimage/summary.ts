@@ -1,6 +1,7 @@
 // readimage's default view: what an image holds (header, memory areas, threads, plugin sections) as a summary
 // that prints as text or serializes as JSON.
-import { Backing, PAGE_SIZE, ThreadFlag } from '../../src/protocol/constants';
+import { Backing, FdFlag, FdKind, PAGE_SIZE, ThreadFlag } from '../../src/protocol/constants';
+import type { FdRecord } from '../../src/pipeline/wasm/image-module';
 import { BlockFlag } from '../../src/pipeline/image-format';
 import type { ImageReader } from '../../src/pipeline/image-reader';
 import { backingName, hexAddr, kindName, perms } from './areas';
@@ -21,6 +22,18 @@ export interface AreaSummary {
   chunks: number;
 }
 
+export interface FdSummary {
+  fd: number;
+  kind: string;
+  /** r, w or rw, then a (append), n (non-blocking), e (close-on-exec) */
+  mode: string;
+  offset: number;
+  path: string;
+  /** The process and descriptor that own the open file description, when another one does ("pid:fd"). */
+  sharedWith?: string;
+  notes: string[];
+}
+
 export interface ImageSummary {
   file: string;
   format: number;
@@ -32,6 +45,11 @@ export interface ImageSummary {
   cwd: string;
   pid: number;
   ppid: number;
+  /** The pid and parent pid the program knows (they differ from pid/ppid after a restart). */
+  vpid: number;
+  vppid: number;
+  /** Children that had exited unreaped, and how: "exit N" or "signal N". */
+  zombies: { pid: number; ended: string }[];
   host: string;
   time: string;
   generation: number;
@@ -45,7 +63,30 @@ export interface ImageSummary {
   filePages: number;
   areas: AreaSummary[];
   threads: { tid: number; main: boolean; ckpt: boolean; fsBase: string; name: string }[];
+  fds: FdSummary[];
   plugins: string[];
+}
+
+const fdKindNames: Record<number, string> = Object.fromEntries(Object.entries(FdKind).map(([k, v]) => [v, k.toLowerCase().replace('_', '-')]));
+
+export function fdSummary(f: FdRecord, vpid: number): FdSummary {
+  const access = ['r', 'w', 'rw'][f.fileFlags & 3] ?? '?';
+  const mode = access + (f.fileFlags & 0o2000 ? 'a' : '') + (f.fileFlags & 0o4000 ? 'n' : '') + (f.flags & FdFlag.CLOEXEC ? 'e' : '');
+  const notes: string[] = [];
+  if (f.flags & FdFlag.OUTSIDE) notes.push('other end outside');
+  if (f.flags & FdFlag.DRAINED) notes.push(`${f.data.length} bytes in flight`);
+  if (f.flags & FdFlag.CONTENTS) notes.push(`contents saved (${f.data.length} bytes)`);
+  if (f.flags & FdFlag.CTTY) notes.push('controlling terminal');
+  const own = f.ownerVpid === vpid && f.ownerFd === f.fd;
+  return {
+    fd: f.fd,
+    kind: fdKindNames[f.kind] ?? `kind ${f.kind}`,
+    mode,
+    offset: Number(f.offset),
+    path: f.path,
+    ...(own ? {} : { sharedWith: `${f.ownerVpid}:${f.ownerFd}` }),
+    notes,
+  };
 }
 
 export function summarize(r: ImageReader): ImageSummary {
@@ -89,6 +130,9 @@ export function summarize(r: ImageReader): ImageSummary {
     cwd: r.strings.cwd,
     pid: r.process.pid,
     ppid: r.process.ppid,
+    vpid: r.strings.vpid,
+    vppid: r.strings.vppid,
+    zombies: r.strings.zombies.map((z) => ({ pid: z.vpid, ended: z.code === 1 ? `exit ${z.status}` : `signal ${z.status}` })),
     host: r.strings.host,
     time: new Date(Number(r.process.ckptTimeNs / 1_000_000n)).toISOString(),
     generation: r.process.generation,
@@ -108,6 +152,7 @@ export function summarize(r: ImageReader): ImageSummary {
       fsBase: '0x' + t.fsBase.toString(16),
       name: t.name,
     })),
+    fds: r.fds.map((f) => fdSummary(f, r.strings.vpid)),
     plugins: [...r.plugins.keys()],
   };
 }
@@ -118,7 +163,10 @@ export function summaryText(s: ImageSummary): string {
     `${s.file}: dmtcp image format ${s.format}, ${s.arch}, ${bytes(s.fileBytes)}`,
     `  program:     ${s.program}`,
     `  argv:        ${s.argv.join(' ')}`,
-    `  pid:         ${s.pid} (parent ${s.ppid})`,
+    s.vpid === s.pid && s.vppid === s.ppid
+      ? `  pid:         ${s.pid} (parent ${s.ppid})`
+      : `  pid:         ${s.vpid} (parent ${s.vppid}); the kernel's: ${s.pid} (parent ${s.ppid})`,
+    ...(s.zombies.length ? [`  zombies:     ${s.zombies.map((z) => `${z.pid} (${z.ended})`).join(', ')}`] : []),
     `  host:        ${s.host}`,
     `  time:        ${s.time}`,
     `  generation:  ${s.generation}`,
@@ -133,6 +181,11 @@ export function summaryText(s: ImageSummary): string {
   out.push(...table(['RANGE', 'PERM', 'KIND', 'BACKING', 'STORED', 'SAVED', 'ZERO', 'FILE', 'PATH'], rows));
   out.push(`Threads (${s.threads.length}):`);
   out.push(...table(['TID', 'ROLE', 'FS BASE', 'NAME'], s.threads.map((t) => [String(t.tid), t.main ? 'main' : t.ckpt ? 'checkpoint' : 'user', t.fsBase, t.name])));
+  if (s.fds.length) {
+    out.push(`Descriptors (${s.fds.length}):`);
+    const fdRows = s.fds.map((f) => [String(f.fd), f.kind, f.mode, String(f.offset), f.sharedWith ?? '', f.notes.join(', '), f.path]);
+    out.push(...table(['FD', 'KIND', 'MODE', 'OFFSET', 'SHARED WITH', 'NOTES', 'PATH'], fdRows));
+  }
   if (s.plugins.length) out.push(`Plugin sections: ${s.plugins.join(', ')}`);
   return out.join('\n') + '\n';
 }
