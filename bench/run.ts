@@ -1,6 +1,7 @@
 // npm run bench: speed and size of checkpoint and restart, as ratios against this machine's own limits measured in the
 // same run (raw durable write of the same amount of data, memcpy), plus the figures the issues ask for. It reports;
 // it does not pass or fail. `--quick` uses 256 MiB instead of 1 GiB; results also go to build/bench-results.json.
+// `--only=incremental` runs just the incremental images section, `--only=sockets` just the sockets section.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,6 +9,9 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildDir, testProgramsDir } from '../src/paths';
 import { Sandbox, program, type Proc } from '../test/helpers/sandbox';
+import { ImageReader } from '../src/pipeline/image-reader';
+import { decodeSocketState, SockFlag } from '../src/pipeline/socket-state';
+import { FdKind } from '../src/protocol/constants';
 
 const MiB = 1 << 20;
 
@@ -184,15 +188,150 @@ async function measureProgram(argv: string[], ready: RegExp, alive: RegExp, chec
   }
 }
 
+/** Incremental images (issue 6): the big process checkpointed in full, then again after 1% of its pages changed,
+ *  against a plain full checkpoint of the same process; then a restart through the chain. */
+async function measureIncremental(mib: number): Promise<Record<string, unknown>> {
+  const plain = await measureFullOnly(mib);
+  const sb = Sandbox.create();
+  try {
+    await sb.startCoordinator(['--quiet']);
+    const p = sb.launch([program('bigmem'), String(mib)], { args: ['--incremental'] });
+    await p.waitFor(/^READY checksum=[0-9a-f]+$/, 300000);
+    const timed = async () => {
+      const t = now();
+      const r = await sb.command('-bc');
+      if (r.code !== 0) throw new Error(`checkpoint failed: ${r.stderr}`);
+      return now() - t;
+    };
+    const first = await timed();
+    const rounds: { checkpoint: number; imageBytes: number; dirtyPages: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      p.child.kill('SIGWINCH');
+      const [, pages] = await p.waitFor(/^DIRTY pages=(\d+) checksum=[0-9a-f]+$/, 60000);
+      const checkpoint = await timed();
+      const images = sb.images();
+      rounds.push({ checkpoint, imageBytes: fs.statSync(images[images.length - 1]).size, dirtyPages: Number(pages) });
+    }
+    const images = sb.images();
+    const fullBytes = fs.statSync(images[0]).size;
+    await p.kill();
+    const t = now();
+    const restarted = sb.restart([images[images.length - 1]]);
+    await restarted.waitFor(/^alive \d+$/, 300000);
+    const restart = now() - t;
+    restarted.child.kill('SIGUSR1');
+    const [verdict] = await restarted.waitFor(/^(PASS|FAIL).*$/, 120000);
+    return { plainCheckpoint: plain.checkpoint, plainBytes: plain.imageBytes, firstCheckpoint: first, fullBytes, rounds, restart, verdict, chain: images.length };
+  } finally {
+    await sb.cleanup();
+  }
+}
+
+/** A plain full checkpoint of the big process (no incremental images): the reference for measureIncremental. */
+async function measureFullOnly(mib: number): Promise<{ checkpoint: number; imageBytes: number }> {
+  const sb = Sandbox.create();
+  try {
+    await sb.startCoordinator(['--quiet']);
+    const p = sb.launch([program('bigmem'), String(mib)]);
+    await p.waitFor(/^READY checksum=[0-9a-f]+$/, 300000);
+    const t = now();
+    const r = await sb.command('-bc');
+    const checkpoint = now() - t;
+    if (r.code !== 0) throw new Error(`checkpoint failed: ${r.stderr}`);
+    const [image] = sb.images();
+    return { checkpoint, imageBytes: fs.statSync(image).size };
+  } finally {
+    await sb.cleanup();
+  }
+}
+
+function printIncremental(mib: number, inc: Record<string, unknown>): void {
+  const r = inc as { plainCheckpoint: number; plainBytes: number; firstCheckpoint: number; fullBytes: number; rounds: { checkpoint: number; imageBytes: number; dirtyPages: number }[]; restart: number; verdict: string; chain: number };
+  const ck = median(r.rounds.map((x) => x.checkpoint));
+  const size = median(r.rounds.map((x) => x.imageBytes));
+  console.log(`\nincremental images, ${mib} MiB process, ${r.rounds[0].dirtyPages} pages (1%) changed between checkpoints:`);
+  console.log(`  full checkpoint: ${fmt(r.plainCheckpoint)} plain, ${fmt(r.firstCheckpoint)} as the first image of a chain (${mb(r.fullBytes)})`);
+  console.log(`  incremental checkpoint (median of ${r.rounds.length}): ${fmt(ck)} = ${(ck / r.plainCheckpoint).toFixed(2)}x the full checkpoint   [floor: 0.4x]`);
+  console.log(`  incremental image: ${mb(size)} = ${((size / r.plainBytes) * 100).toFixed(2)}% of the full image   [floor: 3%]`);
+  console.log(`  restart from the newest of ${r.chain} images (through the chain): ${fmt(r.restart)}; checksum: ${r.verdict.split(' ')[0]}   (rounds: ${r.rounds.map((x) => `${x.checkpoint.toFixed(2)} s/${mb(x.imageBytes)}`).join(', ')})`);
+}
+
+/** Issue 5: a program whose processes talk over sockets: checkpoint (median of -bc), bytes drained from its sockets
+ *  (from the images), and restart until it prints `alive` again. `{dir}` in argv is the run's own directory. */
+async function measureSockets(argv: string[], ready: RegExp, alive: RegExp, checkpoints = 3): Promise<{ bc: number[]; drained: number; sockets: number; restart: number }> {
+  const sb = Sandbox.create();
+  try {
+    await sb.startCoordinator(['--quiet']);
+    const p = sb.launch(argv.map((a) => a.replace('{dir}', sb.dir)));
+    await p.waitFor(ready, 300000);
+    const bc: number[] = [];
+    for (let i = 0; i < checkpoints; i++) {
+      const t = now();
+      const r = await sb.command('-bc');
+      bc.push(now() - t);
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    const images = sb.images();
+    let drained = 0;
+    let sockets = 0;
+    for (const file of images) {
+      const reader = ImageReader.open(file);
+      try {
+        for (const f of reader.fds) {
+          const s = f.kind === FdKind.SOCKET ? decodeSocketState(f.data) : undefined;
+          if (s && s.flags & SockFlag.INSIDE) {
+            sockets++;
+            drained += s.drained;
+          }
+        }
+      } finally {
+        reader.close();
+      }
+    }
+    await sb.killComputation();
+    const t = now();
+    const r = sb.restart(images);
+    await r.waitFor(alive, 300000);
+    return { bc, drained, sockets, restart: now() - t };
+  } finally {
+    await sb.cleanup();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1];
+}
+
+/** Issue 5: a pair streaming 64 KiB blocks over loopback TCP, and an epoll echo server with 50 clients. */
+async function socketSection(out: Record<string, unknown>): Promise<void> {
+  const stream = await measureSockets([program('sockstream'), 'tcp4', '{dir}/port'], /^blocks 64$/, /^blocks \d+$/);
+  console.log('\nstreaming pair, 64 KiB blocks over loopback TCP (sockstream.c):');
+  console.log(`  checkpoint (dmtcp_command -bc wall, median of ${stream.bc.length}): ${fmt(median(stream.bc))}; bytes drained from ${stream.sockets} socket ends: ${mb(stream.drained)}`);
+  console.log(`  restart until the server checks a block again: ${fmt(stream.restart)} (it prints every 16 blocks, about 70 ms)`);
+  out.socketStream = stream;
+  const echo = await measureSockets([program('epollecho'), '50', '100000', '{dir}/port'], /^round 5$/, /^round \d+$/);
+  console.log('\nepoll echo server with 50 clients (epollecho.c):');
+  console.log(`  checkpoint (dmtcp_command -bc wall, median of ${echo.bc.length}): ${fmt(median(echo.bc))}; ${echo.sockets} connected socket ends, ${mb(echo.drained)} drained`);
+  console.log(`  restart until the client completes a round again: ${fmt(echo.restart)} (a round every 50 ms)`);
+  out.socketEcho = echo;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
   const mib = quick ? 256 : 1024;
   const out: Record<string, unknown> = { date: new Date().toISOString(), host: os.hostname(), cores: os.availableParallelism(), mib };
+  if (argv.includes('--only=sockets')) {
+    await socketSection(out);
+    return 0;
+  }
+  if (argv.includes('--only=incremental')) {
+    const inc = await measureIncremental(mib);
+    printIncremental(mib, inc);
+    fs.mkdirSync(buildDir, { recursive: true });
+    fs.writeFileSync(path.join(buildDir, 'bench-incremental.json'), JSON.stringify(inc, null, 2));
+    return 0;
+  }
   console.log(`dmtcp-ts benchmark: ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; process of ${mib} MiB (half random, half text)\n`);
 
   const copy = memcpyRate();
@@ -257,6 +396,12 @@ export async function main(argv: string[]): Promise<number> {
   console.log(`  restart until the root prints again: ${fmt(tree.restart)} = ${((tree.restart / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
   console.log(`  every process's checksum after restart: ${tree.verdict}`);
   out.tree = tree;
+
+  await socketSection(out);
+
+  const inc = await measureIncremental(mib);
+  printIncremental(mib, inc);
+  out.incremental = inc;
 
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(path.join(buildDir, 'bench-results.json'), JSON.stringify(out, null, 2));

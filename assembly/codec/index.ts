@@ -8,6 +8,7 @@ import { hash64 } from './xxh64';
 import { allEqual } from './bytes';
 import { compress, MAX_INPUT } from './compress';
 import { decompress } from './decompress';
+import { pageDiff as diffPages } from './diff';
 
 // Error codes of dlzDecompress, exported as immutable globals (see docs/CODEC-DLZ.md).
 export const DLZ_ERR_TRUNCATED: i32 = ERR_TRUNCATED;
@@ -99,4 +100,14 @@ export function dlzCompress(src: usize, srcLen: u32, dst: usize, dstCap: u32, le
 /** Decompresses a frame into exactly dstLen bytes. Returns dstLen, or a negative DLZ_ERR_* code. */
 export function dlzDecompress(src: usize, srcLen: u32, dst: usize, dstLen: u32): i32 {
   return decompress(src, srcLen, dst, dstLen);
+}
+
+/**
+ * The diff stage of incremental images (assembly/codec/diff.ts): XXH64 of every `pageSize` page at `data` into
+ * `hashes` (u64 each), and a byte per page into `changed`: 1 when the page is not `known` (u8 per page) or its hash
+ * differs from `prev` (u64 per page). Returns how many pages changed. Runs in the same instance as the codec, so a
+ * chunk staged once is hashed, diffed and compressed in place.
+ */
+export function pageDiff(data: usize, len: usize, pageSize: usize, prev: usize, known: usize, hashes: usize, changed: usize): u32 {
+  return diffPages(data, len, pageSize, prev, known, hashes, changed);
 }

@@ -55,6 +55,9 @@ enum dmtcp_plan_desc_kind {
                                         * mode & 01000 (SHM_DEST): it had been removed, the library removes it again */
   DMTCP_DESC_PTY_MASTER = 11,          /* a new pseudo-terminal: open /dev/ptmx, unlock */
   DMTCP_DESC_PTY_SLAVE = 12,           /* the slave of `peer` (a PTY_MASTER); data: struct dmtcp_tty_state */
+  DMTCP_DESC_SOCKET = 13,              /* socket(family, type, protocol) from data (u16 family, u16, u32 type, u32
+                                        * protocol: the head of struct dmtcp_sock_state), unconnected: the library
+                                        * binds, listens and connects it during the restart round */
 };
 
 struct dmtcp_plan_desc {

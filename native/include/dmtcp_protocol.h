@@ -32,6 +32,11 @@ enum dmtcp_msg {
   DMTCP_MSG_KILL = 9,                          /* coordinator -> worker: exit now */
   DMTCP_MSG_ERROR = 10,                        /* either way: protocol error, REASON says which; then closes */
   DMTCP_MSG_UPDATE = 11,                       /* worker -> coordinator: informational change (program name after exec) */
+  DMTCP_MSG_NS_PUBLISH = 20,                   /* worker -> coordinator: NAMES to record for this restart */
+  DMTCP_MSG_NS_LOOKUP = 21,                    /* worker -> coordinator: NAMES (keys only) to look up */
+  DMTCP_MSG_NS_ANSWER = 22,                    /* coordinator -> worker: NAMES with the values found */
+  DMTCP_MSG_PROGRESS = 30,                     /* coordinator -> client: a blocking checkpoint's DONE_BYTES of TOTAL_BYTES,
+                                                * sent only when its COMMAND asked with PROGRESS */
 };
 
 enum dmtcp_tag {
@@ -61,6 +66,11 @@ enum dmtcp_tag {
   DMTCP_TAG_ELAPSED_US = 24,                   /* u64 */
   DMTCP_TAG_SERVICE_PID = 25,                  /* u32: pid of the image service, allowed to read us (PR_SET_PTRACER) */
   DMTCP_TAG_PIDS = 26,                         /* u32 pairs (real pid, virtual pid) of every process in the barrier */
+  DMTCP_TAG_NONCE = 40,                        /* u64: random per checkpoint, in DRAINED (the socket drain marker) */
+  DMTCP_TAG_NAMES = 41,                        /* name service entries: (u16 key length, u16 value length, key, value)* */
+  DMTCP_TAG_PROGRESS = 48,                     /* u32 in COMMAND: 1 = send PROGRESS frames (same seq) until RESULT */
+  DMTCP_TAG_DONE_BYTES = 49,                   /* u64: page bytes encoded so far in this checkpoint */
+  DMTCP_TAG_TOTAL_BYTES = 50,                  /* u64: page bytes expected (an estimate from resident memory; 0 = unknown) */
 };
 
 #endif

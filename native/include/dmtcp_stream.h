@@ -78,6 +78,10 @@ enum dmtcp_tlv_tag {
   DMTCP_TLV_VSID = 25,
   DMTCP_TLV_ZOMBIES = 26,              /* PROCESS: children dead but not reaped: "vpid:code:status," (waitid's CLD_* and
                                         * si_status) for each */
+  DMTCP_TLV_INCREMENTAL = 27,          /* PROCESS: decimal N when images are incremental (a full one every N generations);
+                                        * absent when they are not */
+  DMTCP_TLV_TS_PLUGINS = 32,           /* PROCESS, RESTART: the TypeScript plugins the image service runs for this process
+                                        * (DMTCP_TS_PLUGINS: "PATH[,KEY=VALUE...]" entries separated by ':'; docs/PLUGINS.md) */
 };
 
 struct dmtcp_mm_map {                  /* the fields of struct prctl_mm_map the restorer gives back to the kernel */
@@ -216,6 +220,42 @@ struct dmtcp_epoll_item {
   uint32_t events;
   uint64_t data;
 };
+
+/* The data of a socket record: what it is and how it was connected, then the bytes drained from it (stream sockets:
+ * the bytes themselves; datagram socket pairs: u32 length + bytes per datagram). The library rebuilds sockets itself
+ * at restart (sockets.c); the restorer only creates an unconnected socket of this family, type and protocol. */
+struct dmtcp_sock_state {
+  uint16_t family;                     /* AF_UNIX, AF_INET, AF_INET6, ... */
+  uint16_t role;                       /* DMTCP_SOCK_ROLE_*: how an inside connection is rebuilt */
+  uint32_t type;                       /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+  uint32_t protocol;
+  uint32_t flags;                      /* DMTCP_SOCK_* */
+  int32_t sndbuf, rcvbuf;              /* SO_SNDBUF, SO_RCVBUF when set by the program (else 0) */
+  int32_t backlog;                     /* listening sockets */
+  uint32_t drained;                    /* bytes of drained data after this struct */
+  uint64_t ino;                        /* the socket's inode at checkpoint */
+  uint64_t peer_ino;                   /* its peer's inode on this host, 0 when unknown */
+  uint32_t local_len, peer_len;        /* socklen of the addresses below */
+  uint8_t local[128];                  /* getsockname() */
+  uint8_t peer[128];                   /* getpeername() */
+};
+
+_Static_assert(sizeof(struct dmtcp_sock_state) == 312, "src/pipeline/socket-state.ts decodes 312 bytes");
+
+#define DMTCP_SOCK_LISTENING 1
+#define DMTCP_SOCK_CONNECTED 2         /* getpeername() succeeded */
+#define DMTCP_SOCK_BOUND 4             /* it has an address of its own worth binding again (not an autobind) */
+#define DMTCP_SOCK_INSIDE 8            /* the peer is held by a process of the computation */
+#define DMTCP_SOCK_NODELAY 16
+#define DMTCP_SOCK_REUSEADDR 32
+#define DMTCP_SOCK_KEEPALIVE 64
+#define DMTCP_SOCK_PEER_CLOSED 128     /* draining met end-of-file: the peer had shut down its writing side */
+#define DMTCP_SOCK_REUSEPORT 256
+
+#define DMTCP_SOCK_ROLE_NONE 0
+#define DMTCP_SOCK_ROLE_ACCEPT 1       /* at restart: listens on a fresh address, published in the name service */
+#define DMTCP_SOCK_ROLE_CONNECT 2      /* at restart: looks the peer's fresh address up and connects */
+#define DMTCP_SOCK_ROLE_PAIR 3         /* datagram pair: binds a fresh address, publishes it, connects to the peer's */
 
 #define DMTCP_FD_F_CLOEXEC 1           /* close-on-exec was set */
 #define DMTCP_FD_F_OUTSIDE 2           /* the other end (pipe, socket) belongs to no process of the computation */

@@ -241,6 +241,20 @@ static void do_checkpoint_barrier(const uint8_t *in, size_t len)
   send_reached("CHECKPOINTED", image, bytes, 0);
 }
 
+/* Every restarted process of the computation, by its old (virtual) pid and its new real one. */
+static void learn_new_pids(const uint8_t *in, size_t len)
+{
+  const uint8_t *pairs;
+  uint32_t plen = 0;
+  if (!tlv_find(in, len, DMTCP_TAG_PIDS, &pairs, &plen)) return;
+  for (uint32_t i = 0; i + 8 <= plen; i += 8) {
+    uint32_t real, virt;
+    __builtin_memcpy(&real, pairs + i, 4);
+    __builtin_memcpy(&virt, pairs + i + 4, 4);
+    if ((int)real != (int)d_getpid()) vid_set((int)virt, (int)real);
+  }
+}
+
 static void handle_barrier(const uint8_t *in, size_t len)
 {
   char state[32];
@@ -255,6 +269,7 @@ static void handle_barrier(const uint8_t *in, size_t len)
       send_reached("SUSPENDED", 0, 0, err);
       return;
     }
+    plugins_pre_checkpoint(in, len);
     send_reached("SUSPENDED", 0, 0, 0);
   } else if (!__builtin_strcmp(state, "DRAINED")) {
     const uint8_t *pairs;
@@ -265,20 +280,16 @@ static void handle_barrier(const uint8_t *in, size_t len)
     __builtin_memcpy(pid_pairs, pairs, plen);
     if (fds_capture(pid_pairs, (int)(plen / 8)) < 0) dlog("warning: cannot list open descriptors");
     fds_drain();
+    const uint8_t *nv;
+    uint32_t nlen = 0;
+    uint64_t nonce = 0x9e3779b97f4a7c15ull ^ g_id.generation;
+    if (tlv_find(in, len, DMTCP_TAG_NONCE, &nv, &nlen) && nlen == 8) __builtin_memcpy(&nonce, nv, 8);
+    sockets_drain(nonce);
     send_reached(state, 0, 0, 0);
   } else if (!__builtin_strcmp(state, "REFILLED")) {
     if (restarted_this_round) {
-      /* Every restarted process of the computation, by its old (virtual) pid and its new real one. */
-      const uint8_t *pairs;
-      uint32_t plen = 0;
-      if (tlv_find(in, len, DMTCP_TAG_PIDS, &pairs, &plen)) {
-        for (uint32_t i = 0; i + 8 <= plen; i += 8) {
-          uint32_t real, virt;
-          __builtin_memcpy(&real, pairs + i, 4);
-          __builtin_memcpy(&virt, pairs + i + 4, 4);
-          if ((int)real != (int)d_getpid()) vid_set((int)virt, (int)real);
-        }
-      }
+      learn_new_pids(in, len);
+      sockets_refill();
       fds_release();
       ipc_remove_again();
     } else {
@@ -286,9 +297,22 @@ static void handle_barrier(const uint8_t *in, size_t len)
     }
     restarted_this_round = 0;
     send_reached(state, 0, 0, 0);
+  } else if (!__builtin_strcmp(state, "REBOUND")) {
+    /* Restart round: sockets get their addresses back; then fresh ones for rebuilt connections go to the name
+     * service; then each connection's other end looks its peer up and connects. */
+    learn_new_pids(in, len);
+    sockets_restart_bind();
+    send_reached(state, 0, 0, 0);
+  } else if (!__builtin_strcmp(state, "PUBLISHED")) {
+    sockets_restart_publish();
+    send_reached(state, 0, 0, 0);
+  } else if (!__builtin_strcmp(state, "RECONNECTED")) {
+    sockets_restart_connect();
+    send_reached(state, 0, 0, 0);
   } else if (!__builtin_strcmp(state, "CHECKPOINTED")) {
     do_checkpoint_barrier(in, len);
   } else if (!__builtin_strcmp(state, "RUNNING")) {
+    plugins_resume();
     resume_user_threads();
     api_end_checkpoint();
     send_reached("RUNNING", 0, 0, 0);
@@ -347,6 +371,7 @@ static void *ckpt_thread_main(void *arg)
     size_t len;
     if (coord_recv(&type, in, sizeof in, &len) < 0) {
       dlog("lost the connection to the coordinator; this process keeps running but can no longer be checkpointed");
+      plugins_resume();
       resume_user_threads();   /* never leave the program frozen by a checkpoint nobody will finish */
       api_end_checkpoint();
       d_close(g_coord_fd);

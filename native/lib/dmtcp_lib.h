@@ -30,9 +30,11 @@ struct dmtcp_config {
   int ckpt_signal;
   int debug;
   int unique_ckpt;
+  int incremental;                     /* DMTCP_INCREMENTAL: a full image every this many generations; 0 = off */
   int explicit_ckpt_dir;
   int ckpt_open_files;                 /* DMTCP_CKPT_OPEN_FILES: keep copies of open regular files in the image */               /* the launch named a checkpoint directory (it is passed on across exec) */
   char lib_path[DMTCP_MAX_PATH];       /* this library, for LD_PRELOAD of exec'd programs */
+  char ts_plugins[DMTCP_MAX_PATH];     /* DMTCP_TS_PLUGINS: TypeScript plugins for the image service (docs/PLUGINS.md) */
 };
 
 struct dmtcp_identity {
@@ -145,6 +147,12 @@ const char *procstate_zombies(void) DMTCP_HIDDEN;
 
 struct stream_out;
 
+struct fd_entry {
+  struct dmtcp_rec_fd rec;
+  char path[DMTCP_MAX_PATH];
+  uint64_t data_off;                   /* into the data arena */
+};
+
 int fds_capture(const uint32_t *pairs, int n_pairs) DMTCP_HIDDEN;
 void fds_drain(void) DMTCP_HIDDEN;
 void fds_refill(void) DMTCP_HIDDEN;
@@ -153,6 +161,22 @@ int fds_shared_elsewhere(uint64_t dev, uint64_t ino) DMTCP_HIDDEN;
 void fds_restore_events(void) DMTCP_HIDDEN;
 void fds_write_records(struct stream_out *o) DMTCP_HIDDEN;
 int fds_count(void) DMTCP_HIDDEN;
+struct fd_entry *fds_entries(int *n) DMTCP_HIDDEN;
+uint8_t *fds_data(const struct fd_entry *e) DMTCP_HIDDEN;
+void fds_set_data(struct fd_entry *e, const void *head, uint64_t head_len, const void *tail, uint64_t tail_len) DMTCP_HIDDEN;
+int fds_link_held(const char *link, int *self_holds) DMTCP_HIDDEN;
+const char *inotify_recorded(int fd, int wd, uint32_t *mask) DMTCP_HIDDEN;   /* wrappers/inotify_wrappers.c */   /* other processes holding that link */
+
+/* ---- sockets.c: the socket-drain plugin's native half ---- */
+
+void sockets_begin_capture(void) DMTCP_HIDDEN;
+void sockets_capture(struct fd_entry *e, int fd) DMTCP_HIDDEN;
+void sockets_drain(uint64_t nonce) DMTCP_HIDDEN;
+void sockets_refill(void) DMTCP_HIDDEN;
+void sockets_restart_bind(void) DMTCP_HIDDEN;      /* REBOUND: listening and bound sockets at their addresses */
+void sockets_restart_publish(void) DMTCP_HIDDEN;   /* PUBLISHED: fresh addresses for connections, in the name service */
+void sockets_restart_connect(void) DMTCP_HIDDEN;   /* RECONNECTED: peers looked up, connections rebuilt */
+void fds_restore_epoll_again(void) DMTCP_HIDDEN;     /* epoll sets watch the rebuilt sockets */
 
 /* ---- timers.c ---- */
 
@@ -227,6 +251,14 @@ void api_end_checkpoint(void) DMTCP_HIDDEN;
 void api_after_fork(void) DMTCP_HIDDEN;
 int dmtcp_disable_ckpt(void);
 int dmtcp_enable_ckpt(void);
+
+/* ---- plugins.c: native plugins (api/dmtcp_plugin.h) ---- */
+
+void plugins_load(void) DMTCP_HIDDEN;
+void plugins_init(void) DMTCP_HIDDEN;
+void plugins_pre_checkpoint(const uint8_t *barrier, size_t len) DMTCP_HIDDEN;
+void plugins_resume(void) DMTCP_HIDDEN;
+const char *plugins_list(void) DMTCP_HIDDEN;
 
 /* ---- restart.c ---- */
 

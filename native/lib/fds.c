@@ -16,12 +16,6 @@
 #define KCMP_FILE 0
 #define MAX_SAVED_CONTENTS (256ull << 20)
 
-struct fd_entry {
-  struct dmtcp_rec_fd rec;
-  char path[DMTCP_MAX_PATH];
-  uint64_t data_off;                   /* into the data arena */
-};
-
 struct peer_fd {
   int pid;                             /* real */
   int vpid;
@@ -76,7 +70,7 @@ static uint64_t bracket_number(const char *s)
 
 /* ---- the data arena ---- */
 
-static uint8_t *arena_reserve(uint64_t n)
+uint8_t *arena_reserve(uint64_t n)
 {
   if (arena_len + n > arena_cap) {
     uint64_t cap = arena_cap ? arena_cap : (1u << 20);
@@ -386,6 +380,36 @@ static void save_event_state(struct fd_entry *e, int fd)
     }
     break;
   }
+  case DMTCP_FD_INOTIFY: {
+    /* "inotify wd:1 ino:... mask:..." per watch; the paths come from the inotify_add_watch wrapper. Each entry:
+     * i32 wd, u32 mask, u32 path length (NUL included), path, padded to 4. */
+    uint64_t need = 0;
+    for (const char *q = text; (q = __builtin_strstr(q, "inotify wd:")); q++) {
+      uint32_t mask;
+      const char *path = inotify_recorded(fd, (int)fdinfo_num(q, "inotify wd:", 10, 0), &mask);
+      if (path) need += 12 + ((__builtin_strlen(path) + 1 + 3) & ~3ull);
+    }
+    uint8_t *out = need ? reserve_data(e, need) : 0;
+    if (!out) return;
+    uint64_t at = 0;
+    for (const char *q = text; (q = __builtin_strstr(q, "inotify wd:")); q++) {
+      uint32_t mask;
+      int32_t wd = (int32_t)fdinfo_num(q, "inotify wd:", 10, 0);
+      const char *path = inotify_recorded(fd, wd, &mask);
+      if (!path) {
+        dlog("warning: inotify fd %d: watch %d was added before this library could see it; not restored", fd, wd);
+        continue;
+      }
+      uint32_t len = (uint32_t)__builtin_strlen(path) + 1;
+      __builtin_memcpy(out + at, &wd, 4);
+      __builtin_memcpy(out + at + 4, &mask, 4);
+      __builtin_memcpy(out + at + 8, &len, 4);
+      __builtin_memcpy(out + at + 12, path, len);
+      at += 12 + ((len + 3) & ~3u);
+    }
+    e->rec.data_len = (uint32_t)at;
+    break;
+  }
   case DMTCP_FD_EPOLL: {
     /* "tfd:        5 events:       19 data:                5  pos:0 ino:..." per registered descriptor */
     uint32_t n = 0;
@@ -439,6 +463,7 @@ int fds_capture(const uint32_t *pairs, int n_pairs)
   int dirfd = -1;
   fds_release();
   scan_peers(pairs, n_pairs);
+  sockets_begin_capture();
   long n = list_fds("/proc/self/fd", list, MAX_FDS, &dirfd);
   if (n < 0) return -1;
   int self = (int)d_getpid(), vself = vid_self_pid();
@@ -509,7 +534,8 @@ int fds_capture(const uint32_t *pairs, int n_pairs)
     }
     if (e->rec.kind == DMTCP_FD_DELETED || (save_open_files && e->rec.kind == DMTCP_FD_REG)) save_contents(e, fd);
     if (e->rec.kind == DMTCP_FD_TTY) save_tty(e, fd, &st);
-    if (e->rec.kind >= DMTCP_FD_EPOLL && e->rec.kind <= DMTCP_FD_TIMERFD) save_event_state(e, fd);
+    if (e->rec.kind >= DMTCP_FD_EPOLL && e->rec.kind <= DMTCP_FD_INOTIFY) save_event_state(e, fd);
+    if (e->rec.kind == DMTCP_FD_SOCKET) sockets_capture(e, fd);
     if (e->rec.kind == DMTCP_FD_PTY_MASTER) {
       unsigned int ptn = 0;
       e->rec.size = dsys3(__NR_ioctl, fd, TIOCGPTN, (long)&ptn) == 0 ? ptn : DMTCP_TTY_NOT_PTS;
@@ -559,6 +585,7 @@ void fds_refill(void)
     d_close((int)w);
     e->rec.flags &= ~DMTCP_FD_F_DRAINED;
   }
+  sockets_refill();
   fds_release();
 }
 
@@ -584,6 +611,34 @@ void fds_write_records(struct stream_out *o)
 }
 
 /* ---- restart: what the restorer leaves to us ---- */
+
+/* Watches again in the order of their numbers; numbers the program had removed are used up by a watch added and
+ * removed at once, so every watch gets its old number back. */
+static void restore_watches(int fd, const struct fd_entry *e)
+{
+  const uint8_t *data = arena + e->data_off;
+  for (uint64_t at = 0; at + 12 <= e->rec.data_len;) {
+    int32_t wd;
+    uint32_t mask, len;
+    __builtin_memcpy(&wd, data + at, 4);
+    __builtin_memcpy(&mask, data + at + 4, 4);
+    __builtin_memcpy(&len, data + at + 8, 4);
+    const char *path = (const char *)data + at + 12;
+    at += 12 + ((len + 3) & ~3u);
+    for (int tries = 0; tries < 4096; tries++) {
+      long got = dsys3(__NR_inotify_add_watch, fd, (long)path, mask);
+      if (got < 0) {
+        dlog("warning: inotify fd %d: cannot watch %s again (errno %ld)", e->rec.fd, path, -got);
+        break;
+      }
+      if (got >= wd) {
+        if (got != wd) dlog("warning: inotify fd %d: %s is watch %ld now, was %d", e->rec.fd, path, got, wd);
+        break;
+      }
+      dsys2(__NR_inotify_rm_watch, fd, got);
+    }
+  }
+}
 
 static int recreate_event(const struct fd_entry *e)
 {
@@ -620,6 +675,10 @@ static int recreate_event(const struct fd_entry *e)
   case DMTCP_FD_EPOLL:
     fd = dsys1(__NR_epoll_create1, O_CLOEXEC);
     break;
+  case DMTCP_FD_INOTIFY:
+    fd = dsys1(__NR_inotify_init1, O_CLOEXEC | nonblock);
+    if (fd >= 0) restore_watches((int)fd, e);
+    break;
   default:
     return -1;
   }
@@ -636,7 +695,7 @@ static void register_epoll_items(int epfd, const struct fd_entry *e)
   }
 }
 
-/* Event descriptors (eventfd, signalfd, timerfd, epoll) back at their numbers, from the records of the checkpoint:
+/* Event descriptors (eventfd, signalfd, timerfd, inotify, epoll) back at their numbers, from the records of the checkpoint:
  * the restorer rebuilt every other kind. Descriptors that shared one description share one again; epoll instances
  * come last, once what they watch exists. Sharing with another process is not rebuilt: each gets its own. */
 void fds_restore_events(void)
@@ -644,7 +703,7 @@ void fds_restore_events(void)
   for (int pass = 0; pass < 2; pass++) {
     for (int i = 0; i < n_fds; i++) {
       struct fd_entry *e = &fds[i];
-      if (e->rec.kind < DMTCP_FD_EPOLL || e->rec.kind > DMTCP_FD_TIMERFD) continue;
+      if (e->rec.kind < DMTCP_FD_EPOLL || e->rec.kind > DMTCP_FD_INOTIFY) continue;
       if ((e->rec.kind == DMTCP_FD_EPOLL) != (pass == 1)) continue;
       int fd;
       int first = -1;
@@ -675,4 +734,67 @@ void fds_restore_events(void)
 int fds_count(void)
 {
   return n_fds;
+}
+
+struct fd_entry *fds_entries(int *n)
+{
+  *n = n_fds;
+  return fds;
+}
+
+uint8_t *fds_data(const struct fd_entry *e)
+{
+  return arena + e->data_off;
+}
+
+/* Replaces the record's data with head + tail, copied to the end of the arena (the old bytes stay, unused). */
+void fds_set_data(struct fd_entry *e, const void *head, uint64_t head_len, const void *tail, uint64_t tail_len)
+{
+  uint8_t *p = arena_reserve(head_len + tail_len);
+  if (!p) {
+    dlog("warning: no memory to keep %llu bytes of descriptor %d's data", (unsigned long long)(head_len + tail_len), e->rec.fd);
+    return;
+  }
+  __builtin_memcpy(p, head, head_len);
+  if (tail_len) __builtin_memcpy(p + head_len, tail, tail_len);
+  e->data_off = arena_len;
+  e->rec.data_len = (uint32_t)(head_len + tail_len);
+  arena_len += head_len + tail_len;
+}
+
+/* How many other processes of the computation hold a descriptor whose /proc link reads `link`. */
+int fds_link_held(const char *link, int *self_holds)
+{
+  uint32_t h = hash_str(link);
+  int count = 0, last_pid = -1;
+  for (int k = 0; k < n_peer_fds; k++) {
+    if (peer_fds[k].link_hash != h || peer_fds[k].pid == last_pid) continue;
+    last_pid = peer_fds[k].pid;
+    count++;
+  }
+  if (self_holds) {
+    static int list[MAX_FDS];
+    static char mine[64];
+    *self_holds = 0;
+    long n = list_fds("/proc/self/fd", list, MAX_FDS, 0);
+    for (long i = 0; i < n && !*self_holds; i++) {
+      if (link_of(0, list[i], mine, sizeof mine) > 0 && hash_str(mine) == h) *self_holds = 1;
+    }
+  }
+  return count;
+}
+
+/* After sockets were rebuilt (some replaced by new ones): every epoll instance watches its descriptors again. */
+void fds_restore_epoll_again(void)
+{
+  for (int i = 0; i < n_fds; i++) {
+    struct fd_entry *e = &fds[i];
+    if (e->rec.kind != DMTCP_FD_EPOLL) continue;
+    const struct dmtcp_epoll_item *items = (const struct dmtcp_epoll_item *)(arena + e->data_off);
+    for (uint32_t k = 0; k < e->rec.data_len / sizeof *items; k++) {
+      struct { uint32_t events; uint64_t data; } __attribute__((packed)) ev = { items[k].events, items[k].data };
+      long r = dsys4(__NR_epoll_ctl, e->rec.fd, 1 /* EPOLL_CTL_ADD */, items[k].fd, (long)&ev);
+      if (r < 0 && r != -17 /* EEXIST */) dlog("warning: epoll fd %d: cannot watch fd %d again (%ld)", e->rec.fd, items[k].fd, r);
+    }
+  }
 }

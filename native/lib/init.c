@@ -89,6 +89,13 @@ static void read_config(void)
   g_cfg.debug = env_flag("DMTCP_DEBUG", 0);
   g_cfg.unique_ckpt = env_flag("DMTCP_UNIQUE_CKPT_PLUGIN", 0);
   g_cfg.ckpt_open_files = env_flag("DMTCP_CKPT_OPEN_FILES", 0);
+  if (env_flag("DMTCP_INCREMENTAL", 0)) {
+    v = env_first("DMTCP_INCREMENTAL_FULL_EVERY", 0);
+    g_cfg.incremental = v ? atoi(v) : 8;
+    if (g_cfg.incremental < 1) g_cfg.incremental = 8;
+    g_cfg.unique_ckpt = 1;             /* a generation must not overwrite the image the next one depends on */
+  }
+  if ((v = env_first("DMTCP_TS_PLUGINS", 0))) dstrlcpy(g_cfg.ts_plugins, v, sizeof g_cfg.ts_plugins);
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 && rl.rlim_cur > 16) {
@@ -179,6 +186,7 @@ __attribute__((constructor(101))) static void dmtcp_init(void)
   read_identity();
   read_inherited_ids();
   memory_reserve_restorer_hole();
+  plugins_load();           /* after the hole is reserved; a plugin that cannot load stops us before registering */
   threads_init();
   api_init();
   suspend_install_handler();
@@ -192,5 +200,6 @@ __attribute__((constructor(101))) static void dmtcp_init(void)
   }
   g_active = 1;
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  plugins_init();
   ckpt_thread_start();
 }

@@ -372,7 +372,7 @@ static void read_small_file(const char *path, char *buf, size_t cap, size_t *len
 
 static void write_process_record(struct stream_out *o, uint32_t vdso_hash)
 {
-  static uint8_t body[sizeof(struct dmtcp_rec_process) + 3 * 8192 + 2 * DMTCP_MAX_PATH + 1024];
+  static uint8_t body[sizeof(struct dmtcp_rec_process) + 3 * 8192 + 3 * DMTCP_MAX_PATH + 1024];
   static char cmdline[8192], exe[DMTCP_MAX_PATH];
   struct dmtcp_rec_process *p = (struct dmtcp_rec_process *)body;
   __builtin_memset(p, 0, sizeof *p);
@@ -397,6 +397,11 @@ static void write_process_record(struct stream_out *o, uint32_t vdso_hash)
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_CODEC, g_cfg.codec);
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_UNIQUE, g_cfg.unique_ckpt ? "1" : "0");
   out_tlv_str(body, sizeof body, &used, DMTCP_TLV_ORIGIN_PID, pidbuf);
+  if (g_cfg.incremental) {
+    dfmt(pidbuf, sizeof pidbuf, "%d", g_cfg.incremental);
+    out_tlv_str(body, sizeof body, &used, DMTCP_TLV_INCREMENTAL, pidbuf);
+  }
+  if (g_cfg.ts_plugins[0]) out_tlv_str(body, sizeof body, &used, DMTCP_TLV_TS_PLUGINS, g_cfg.ts_plugins);
   if (procstate_zombies()[0]) out_tlv_str(body, sizeof body, &used, DMTCP_TLV_ZOMBIES, procstate_zombies());
   int ids[4] = { vid_self_pid(), vid_to_virt((int)dsys0(__NR_getppid)), vid_to_virt((int)dsys1(__NR_getpgid, 0)),
                  vid_to_virt((int)dsys1(__NR_getsid, 0)) };

@@ -63,4 +63,6 @@ void restart_apply_blob(void)
   if (tlv_get_str(blob, len, DMTCP_TLV_TMPDIR, dir, sizeof dir) && dir[0]) {
     dstrlcpy(g_cfg.tmpdir, dir, sizeof g_cfg.tmpdir);
   }
+  /* dmtcp_restart --plugin: the TypeScript plugins later checkpoints run (absent: keep the launch's list) */
+  tlv_get_str(blob, len, DMTCP_TLV_TS_PLUGINS, g_cfg.ts_plugins, sizeof g_cfg.ts_plugins);
 }

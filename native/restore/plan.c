@@ -157,6 +157,20 @@ static int open_desc(const struct dmtcp_plan_desc *d)
   case DMTCP_DESC_NULL:
     fd = d_open("/dev/null", flags & O_ACCMODE ? flags & O_ACCMODE : O_RDWR, 0);
     break;
+  case DMTCP_DESC_SOCKET: {
+    uint16_t family = 0;
+    uint32_t type = 0, protocol = 0;
+    if (d->data_len >= 12) {
+      __builtin_memcpy(&family, blob + d->data_off, 2);
+      __builtin_memcpy(&type, blob + d->data_off + 4, 4);
+      __builtin_memcpy(&protocol, blob + d->data_off + 8, 4);
+    }
+    fd = dsys3(__NR_socket, family, (long)type, protocol);
+    /* A kind this user may not create (raw, packet): the library warns when it finds /dev/null in its place. */
+    if (fd < 0) fd = d_open("/dev/null", O_RDWR, 0);
+    if (fd < 0) plan_fail("cannot create a socket or open", "/dev/null", fd);
+    return move_high((int)fd);
+  }
   default:
     fd = d_open(path, flags, 0);
     break;

@@ -26,6 +26,8 @@ export interface CommandResult {
 export class CoordinatorClient {
   private readonly decoder = new FrameDecoder();
   private readonly waiting = new Map<number, (f: Frame) => void>();
+  /** PROGRESS frames of requests still waiting for their reply, by sequence number. */
+  private readonly progress = new Map<number, (f: Frame) => void>();
   private seq = 1;
   private broken?: Error;
 
@@ -33,6 +35,10 @@ export class CoordinatorClient {
     sock.on('data', (chunk: Buffer) => {
       try {
         for (const f of this.decoder.push(chunk)) {
+          if (f.type === Msg.PROGRESS) {
+            this.progress.get(f.seq)?.(f);
+            continue;
+          }
           const w = this.waiting.get(f.seq);
           if (w) {
             this.waiting.delete(f.seq);
@@ -91,9 +97,10 @@ export class CoordinatorClient {
     });
   }
 
-  private exchange(type: number, fields: FieldWriter, timeoutMs: number): Promise<Frame> {
+  private exchange(type: number, fields: FieldWriter, timeoutMs: number, onProgress?: (f: Frame) => void): Promise<Frame> {
     if (this.broken) return Promise.reject(this.broken);
     const seq = this.seq++;
+    if (onProgress) this.progress.set(seq, onProgress);
     return new Promise((resolve, reject) => {
       const timer = timeoutMs > 0
         ? setTimeout(() => {
@@ -103,6 +110,7 @@ export class CoordinatorClient {
         : undefined;
       this.waiting.set(seq, (f) => {
         if (timer) clearTimeout(timer);
+        this.progress.delete(seq);
         if (f.type === -1) reject(this.broken);
         else resolve(f);
       });
@@ -110,11 +118,15 @@ export class CoordinatorClient {
     });
   }
 
-  /** Sends a dmtcp_command verb; timeoutMs 0 waits as long as it takes (blocking checkpoint). */
-  async command(verb: string, extra?: (w: FieldWriter) => void, timeoutMs = 10000): Promise<CommandResult> {
+  /** Sends a dmtcp_command verb; timeoutMs 0 waits as long as it takes (blocking checkpoint). With `onProgress`, a
+   *  blocking checkpoint reports the page bytes written so far and an estimate of the total (0: unknown) until it
+   *  answers; a coordinator that predates PROGRESS just answers. */
+  async command(verb: string, extra?: (w: FieldWriter) => void, timeoutMs = 10000, onProgress?: (done: number, total: number) => void): Promise<CommandResult> {
     const w = new FieldWriter().str(Tag.COMMAND, verb);
     extra?.(w);
-    const f = await this.exchange(Msg.COMMAND, w, timeoutMs);
+    if (onProgress) w.u32(Tag.PROGRESS, 1);
+    const progress = onProgress && ((p: Frame) => onProgress(Number(p.fields.u64(Tag.DONE_BYTES) ?? 0n), Number(p.fields.u64(Tag.TOTAL_BYTES) ?? 0n)));
+    const f = await this.exchange(Msg.COMMAND, w, timeoutMs, progress);
     if (f.type !== Msg.RESULT) throw new NotACoordinator(this.host, this.port, `unexpected reply type ${f.type}`);
     const json = f.fields.str(Tag.JSON) ?? '{}';
     return { ok: f.fields.u32(Tag.OK) === 1, data: JSON.parse(json) as CommandResult['data'] };

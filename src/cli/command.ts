@@ -7,6 +7,7 @@ import { helpText, optFlag, optString, parseArgs, parseIntStrict, type OptionSpe
 import { CoordinatorClient } from './client';
 import { coordinatorTarget } from './coordinator-location';
 import { CliError, runMain } from './errors';
+import { ProgressBar, progressWanted } from './progress-bar';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'coord-host', short: 'h', value: true, arg: 'HOST', help: 'coordinator host (DMTCP_COORD_HOST; default 127.0.0.1)' },
@@ -43,7 +44,10 @@ export async function main(argv: string[]): Promise<number> {
   const client = await CoordinatorClient.connect(host, port, 'dmtcp_command');
   try {
     const blocking = verb === 'bc' || verb === 'kc';
-    const r = await client.command(verb, interval === undefined ? undefined : (w) => w.u32(Tag.INTERVAL, interval), blocking ? 0 : 10000);
+    const bar = blocking && !json && progressWanted() ? new ProgressBar(process.stderr, { label: 'checkpoint' }) : undefined;
+    const r = await client
+      .command(verb, interval === undefined ? undefined : (w) => w.u32(Tag.INTERVAL, interval), blocking ? 0 : 10000, bar && ((done, total) => bar.update(done, total)))
+      .finally(() => bar?.finish());
     if (json) process.stdout.write(JSON.stringify(r.data, null, 2) + '\n');
     else process.stdout.write(render(verb, r.data));
     if (!r.ok) {

@@ -4,10 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execve } from '../native/addon';
 import { libdmtcp } from '../paths';
-import { helpText, optFlag, optInt, optString, parseArgs, parseIntStrict, type OptionSpec } from './args';
+import { helpText, optFlag, optInt, optList, optString, parseArgs, parseIntStrict, type OptionSpec } from './args';
 import { CoordinatorClient } from './client';
 import { COORDINATOR_OPTIONS, coordinatorMode, coordinatorTarget, ensureCoordinator } from './coordinator-location';
 import { CliError, runMain } from './errors';
+import { launchNativePlugins } from './native-plugins';
+import { PLUGIN_OPTION, launchPlugins } from './plugin-options';
 
 export const LAUNCH_OPTIONS: OptionSpec[] = [
   ...COORDINATOR_OPTIONS,
@@ -17,9 +19,13 @@ export const LAUNCH_OPTIONS: OptionSpec[] = [
   { name: 'gzip', help: 'compress images with the default codec (DMTCP_GZIP=1, the default)' },
   { name: 'no-gzip', help: 'store images uncompressed (DMTCP_GZIP=0)' },
   { name: 'codec', value: true, arg: 'NAME', help: 'image codec: dlz (default), deflate (gzip-compatible), none, or a plugin codec (DMTCP_CODEC)' },
+  { ...PLUGIN_OPTION, help: 'a TypeScript plugin the image service runs for this program, with its options (repeatable; DMTCP_TS_PLUGINS, \':\'-separated; docs/PLUGINS.md)' },
+  { name: 'with-plugin', value: true, repeat: true, arg: 'PATH[:PATH...]', help: 'a native plugin (shared object with dmtcp_event_hook) loaded into every process of the computation (repeatable; DMTCP_PLUGIN, \':\'-separated; native/api/dmtcp_plugin.h)' },
   { name: 'ckpt-signal', value: true, arg: 'N', help: 'signal used to stop threads for a checkpoint (DMTCP_SIGCKPT; default 12, SIGUSR2)' },
   { name: 'ckpt-open-files', help: 'save the contents of open files in the images, so a restart works after they changed or went away (DMTCP_CKPT_OPEN_FILES=1)' },
   { name: 'enable-unique-checkpoint-filenames', help: 'give every checkpoint generation its own image names (DMTCP_UNIQUE_CKPT_PLUGIN=1)' },
+  { name: 'incremental', help: 'after the first checkpoint, images store only the pages that changed and name their parent image; implies unique image names (DMTCP_INCREMENTAL=1)' },
+  { name: 'full-every', value: true, arg: 'N', help: 'with --incremental: a full image every N generations, default 8 (DMTCP_INCREMENTAL_FULL_EVERY)' },
   { name: 'debug', help: 'print what the checkpoint library does (DMTCP_DEBUG=1)' },
   { name: 'quiet', short: 'q', help: 'print nothing but errors' },
   { name: 'help', help: 'print this help' },
@@ -71,6 +77,16 @@ export function checkExecutable(file: string): void {
   throw new CliError(`${file} is statically linked; dmtcp_launch can only checkpoint dynamically linked programs`, 126);
 }
 
+/** --incremental / DMTCP_INCREMENTAL and --full-every / DMTCP_INCREMENTAL_FULL_EVERY, checked before anything starts. */
+export function incrementalOptions(p: ReturnType<typeof parseArgs>, env: NodeJS.ProcessEnv): { fullEvery: number } | undefined {
+  const on = optFlag(p, 'incremental') || /^[^0nNfF]/.test(env.DMTCP_INCREMENTAL ?? '');
+  const flag = optString(p, 'full-every');
+  if (flag !== undefined && !on) throw new CliError('--full-every N applies to incremental images; add --incremental (or set DMTCP_INCREMENTAL=1)', 2);
+  if (!on) return undefined;
+  const text = flag ?? env.DMTCP_INCREMENTAL_FULL_EVERY;
+  return { fullEvery: text === undefined ? 8 : parseIntStrict(text, flag !== undefined ? '--full-every' : 'DMTCP_INCREMENTAL_FULL_EVERY', 1, 1_000_000) };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const p = parseArgs(argv, LAUNCH_OPTIONS, { stopAtOperand: true });
   if (optFlag(p, 'help')) {
@@ -83,6 +99,10 @@ export async function main(argv: string[]): Promise<number> {
   const file = resolveProgram(program, env);
   checkExecutable(file);
   if (!fs.existsSync(libdmtcp)) throw new CliError(`${libdmtcp} is missing; run "npm run build" first`, 1);
+  const nativePlugins = launchNativePlugins(p, env);
+  const incremental = incrementalOptions(p, env);
+  const codecOpt = optString(p, 'codec');
+  const plugins = launchPlugins(optList(p, 'plugin'), codecOpt ?? env.DMTCP_CODEC, codecOpt !== undefined ? '--codec ' : 'DMTCP_CODEC=', env);
 
   const target = coordinatorTarget(p, env);
   const mode = coordinatorMode(p);
@@ -112,8 +132,14 @@ export async function main(argv: string[]): Promise<number> {
   if (optFlag(p, 'gzip')) env.DMTCP_GZIP = '1';
   const codec = optString(p, 'codec');
   if (codec !== undefined) env.DMTCP_CODEC = codec;
+  if (plugins !== undefined) env.DMTCP_TS_PLUGINS = plugins;
   if (optFlag(p, 'enable-unique-checkpoint-filenames')) env.DMTCP_UNIQUE_CKPT_PLUGIN = '1';
   if (optFlag(p, 'ckpt-open-files')) env.DMTCP_CKPT_OPEN_FILES = '1';
+  if (incremental) {
+    env.DMTCP_INCREMENTAL = '1';
+    env.DMTCP_INCREMENTAL_FULL_EVERY = String(incremental.fullEvery);
+  }
+  if (nativePlugins.length) env.DMTCP_PLUGIN = nativePlugins.join(':');
   if (optFlag(p, 'debug')) env.DMTCP_DEBUG = '1';
   const preload = (env.LD_PRELOAD ?? '').split(/[: ]/).filter((l) => l && !l.endsWith('libdmtcp.so'));
   env.LD_PRELOAD = [libdmtcp, ...preload].join(':');

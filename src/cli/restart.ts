@@ -16,10 +16,14 @@ import { openForRestart } from '../pipeline/restore-decoder';
 import { execve, pipe, setCloexec, setPipeSize, spawnDetached } from '../native/addon';
 import { PlanError, buildPlan, encodePlan, restoredProcs, type RestartPlan } from '../pipeline/restart-plan';
 import { mtcpRestart, packageRoot } from '../paths';
-import { helpText, optFlag, optString, parseArgs, type OptionSpec } from './args';
+import { helpText, optFlag, optList, optString, parseArgs, type OptionSpec } from './args';
 import { CoordinatorClient } from './client';
 import { COORDINATOR_OPTIONS, cleanEnv, coordinatorMode, coordinatorTarget, ensureCoordinator } from './coordinator-location';
 import { CliError, EXIT_COORDINATOR, EXIT_IMAGE, runMain } from './errors';
+import { PLUGIN_OPTION, givenPlugins, imagePlugins, restartedPluginList, restoreImagePlugins } from './plugin-options';
+import { progressWanted } from './progress-bar';
+import { PLUGINS_ENV, formatPluginSpec } from '../plugins/user-plugins';
+import { BlockFlag } from '../pipeline/image-format';
 import type { CoordinatorStatus } from '../coordinator/coordinator';
 
 const RESTORER_BASE = 0x3f0000000000n;
@@ -29,6 +33,7 @@ const OPTIONS: OptionSpec[] = [
   ...COORDINATOR_OPTIONS,
   { name: 'ckptdir', value: true, arg: 'DIR', help: 'directory for the images of later checkpoints (DMTCP_CHECKPOINT_DIR)' },
   { name: 'tmpdir', value: true, arg: 'DIR', help: 'directory for temporary files (DMTCP_TMPDIR)' },
+  { ...PLUGIN_OPTION, help: 'a TypeScript plugin to use instead of the one an image names, or in addition (repeatable; DMTCP_TS_PLUGINS; docs/PLUGINS.md)' },
   { name: 'quiet', short: 'q', help: 'print nothing but errors' },
   { name: 'debug', help: 'keep the decoder\'s diagnostics and let the restorer explain itself' },
   { name: 'help', help: 'print this help' },
@@ -49,7 +54,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!fs.existsSync(mtcpRestart)) throw new CliError(`${mtcpRestart} is missing; run "npm run build" first`, 1);
 
   // Every image is checked before anything is started: a bad one stops the restart with its own message.
-  const pipeline = new Pipeline(defaultPlugins());
+  const plugins = givenPlugins(optList(p, 'plugin'));
+  const pipeline = new Pipeline(defaultPlugins({ userPlugins: plugins.map((a) => a.spec) }));
   const opened = images.map((file) => openForRestart(pipeline, file, new Map()));
   const computation = opened[0].reader.strings.computation;
   for (const { reader } of opened) {
@@ -64,6 +70,10 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   await pipeline.close();
+  const readers = opened.map((o) => o.reader);
+  const needed = imagePlugins(readers, plugins);
+  // The decoder uses the same plugins (their codecs); later checkpoints of the restarted processes too.
+  if (plugins.length) process.env[PLUGINS_ENV] = plugins.map((a) => formatPluginSpec(a.spec)).join(':');
 
   const tmpDir = optString(p, 'tmpdir') ?? process.env.DMTCP_TMPDIR;
   const coord = await ensureCoordinator(coordinatorTarget(p), coordinatorMode(p), { portFile: optString(p, 'port-file'), tmpDir });
@@ -78,14 +88,19 @@ export async function main(argv: string[]): Promise<number> {
   const ckptDir = optString(p, 'ckptdir');
   if (ckptDir) info.set(StreamTlv.CKPT_DIR, path.resolve(ckptDir));
   if (tmpDir) info.set(StreamTlv.TMPDIR, path.resolve(tmpDir));
+  const pluginList = restartedPluginList(readers, plugins);
+  if (pluginList !== undefined) info.set(StreamTlv.TS_PLUGINS, pluginList);
   const debug = optFlag(p, 'debug');
 
   trace('images checked, coordinator ready');
-  const plan = makePlan(opened.map((o) => o.reader));
+  // Plugins get their sections back first: what they restore (files, say) is there when the plan looks for it.
+  await restoreImagePlugins(readers, needed);
+  const plan = makePlan(readers);
   if (!optFlag(p, 'quiet')) for (const w of plan.warnings) process.stderr.write(`dmtcp_restart: warning: ${w}\n`);
   // One decoder per process, in the plan's order; every pipe end the restorers need stays open across exec.
   const restored = restoredProcs(plan);   // processes with an image (restored ones come first in the plan)
-  const restorers = startDecoder(restored.map((proc) => proc.image), info, debug);
+  const progress = !optFlag(p, 'quiet') && progressWanted() ? progressTarget(readers) : undefined;
+  const restorers = startDecoder(restored.map((proc) => proc.image), info, debug, progress);
   const planFd = writePlanFile(
     encodePlan(plan, restorers.map((r) => ({ stream: r.stream, ack: r.ack, ptracer: r.decoderPid }))),
     tmpDir ?? os.tmpdir(),
@@ -139,7 +154,7 @@ interface Restorer {
 
 /** Starts the one detached decoder of this restart: for each image it writes the restore stream into one pipe and
  *  learns from a second one when that image's restorer is ready for pages written straight into its memory. */
-function startDecoder(images: string[], info: Map<number, string>, debug: boolean): Restorer[] {
+function startDecoder(images: string[], info: Map<number, string>, debug: boolean, progress?: { fd: number; total: number }): Restorer[] {
   const ends = images.map((image) => {
     const stream = pipe();
     const ack = pipe();
@@ -154,16 +169,30 @@ function startDecoder(images: string[], info: Map<number, string>, debug: boolea
   const infoArg = Buffer.from(JSON.stringify([...info.entries()])).toString('base64');
   const jobsArg = Buffer.from(JSON.stringify(jobs)).toString('base64');
   const script = path.join(packageRoot, 'dist', 'src', 'cli', 'restore-decoder.js');
+  const progressArgs = progress ? ['--progress', `${progress.fd}:${progress.total}`] : [];
   const decoderPid = spawnDetached(
     process.execPath,
-    [process.execPath, script, '--jobs', jobsArg, '--info', infoArg],
-    cleanEnv(), jobs.flatMap((j) => [j.fd, j.ack]), !debug,
+    [process.execPath, script, '--jobs', jobsArg, '--info', infoArg, ...progressArgs],
+    cleanEnv(), [...jobs.flatMap((j) => [j.fd, j.ack]), ...(progress ? [progress.fd] : [])], !debug,
   );
+  if (progress) fs.closeSync(progress.fd);
   return ends.map((e) => {
     fs.closeSync(e.stream.write);
     fs.closeSync(e.ack.read);
     return { stream: e.stream.read, ack: e.ack.write, decoderPid };
   });
+}
+
+/** Where the decoder draws its progress bar: this terminal (a descriptor of its own), and the bytes it will decode. */
+function progressTarget(readers: readonly { chunks: readonly { header: { flags: number; rawLength: number } }[] }[]): { fd: number; total: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync('/proc/self/fd/2', fs.constants.O_WRONLY | fs.constants.O_NOCTTY);
+  } catch {
+    return undefined;
+  }
+  const total = readers.reduce((sum, r) => sum + r.chunks.reduce((s, c) => s + (c.header.flags & (BlockFlag.ZERO | BlockFlag.PARENT) ? 0 : c.header.rawLength), 0), 0);
+  return { fd, total };
 }
 
 /** A coordinator already running another computation cannot take these processes. */

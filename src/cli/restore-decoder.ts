@@ -3,10 +3,13 @@
 // naming what was wrong), then exits. When one image fails, every stream not yet complete gets the error too: the
 // computation cannot come back without that process. Not a user command.
 import * as fs from 'node:fs';
+import * as tty from 'node:tty';
 import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
 import { errorRecord, openForRestart, writeRestoreStream } from '../pipeline/restore-decoder';
 import { parseArgs, optString } from './args';
+import { ProgressPlugin } from '../plugins/progress';
+import { ProgressBar } from './progress-bar';
 
 /** One image to decode: its stream pipe (write end) and its ack pipe (read end). */
 export interface DecoderJob {
@@ -19,10 +22,12 @@ export async function main(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
     { name: 'jobs', value: true, help: 'the images and their pipes, base64 JSON [{image, fd, ack}]' },
     { name: 'info', value: true, help: 'restart information, base64 JSON' },
+    { name: 'progress', value: true, help: 'FD:BYTES: draw a progress bar on terminal FD for BYTES of chunks' },
   ]);
   const jobs = JSON.parse(Buffer.from(optString(p, 'jobs') ?? 'W10=', 'base64').toString('utf8')) as DecoderJob[];
   const info = new Map<number, string>(JSON.parse(Buffer.from(optString(p, 'info') ?? 'W10=', 'base64').toString('utf8')) as [number, string][]);
   const pipeline = new Pipeline(defaultPlugins());
+  const bar = progressBar(pipeline, optString(p, 'progress'));
   const done = new Set<DecoderJob>();
   let failure: string | undefined;
   // Called only between writes of the job's own stream, so the ERROR record never lands inside another record.
@@ -64,8 +69,23 @@ export async function main(argv: string[]): Promise<number> {
       fs.closeSync(job.fd);
       fs.closeSync(job.ack);
     }
+    bar?.finish();
     await pipeline.close();
   }
+}
+
+/** The bar dmtcp_restart asked for, fed by the pipeline's progress interceptors; erased once every chunk is in. */
+function progressBar(pipeline: Pipeline, arg: string | undefined): ProgressBar | undefined {
+  const [fd, total] = (arg ?? '').split(':').map(Number);
+  if (!Number.isInteger(fd) || !(total > 0) || !tty.isatty(fd)) return undefined;
+  const bar = new ProgressBar(new tty.WriteStream(fd), { label: 'restart' });
+  const progress = new ProgressPlugin();
+  pipeline.use(progress);
+  progress.onChange(({ decoded }) => {
+    bar.update(decoded, total);
+    if (decoded >= total) bar.finish();
+  });
+  return bar;
 }
 
 if (require.main === module) {

@@ -1,6 +1,7 @@
 // The coordinator: registers processes, runs every checkpoint as a sequence of named barriers that all processes
 // pass together (SUSPENDED, DRAINED, CHECKPOINTED, REFILLED, RUNNING), commits the images of a generation only when
 // all of them are complete, and brings restarted processes back through the same barriers.
+import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,9 +11,14 @@ import { ImageService } from '../pipeline/image-service';
 import type { Pipeline } from '../pipeline/pipeline';
 import type { CommitContext } from '../pipeline/types';
 import { Peer, type WorkerInfo } from './peer';
+import { ProgressPlugin } from '../plugins/progress';
+import { reportProgress } from './progress';
 
 export const BARRIERS = ['SUSPENDED', 'DRAINED', 'CHECKPOINTED', 'REFILLED', 'RUNNING'] as const;
-export type Barrier = (typeof BARRIERS)[number];
+/** A restart round: sockets take their addresses back, publish fresh ones for their connections, connect to the
+ *  ones they look up, then put drained bytes back. */
+export const RESTART_BARRIERS = ['REBOUND', 'PUBLISHED', 'RECONNECTED', 'REFILLED', 'RUNNING'] as const;
+export type Barrier = (typeof BARRIERS)[number] | (typeof RESTART_BARRIERS)[number];
 
 export interface CoordinatorOptions {
   port: number;
@@ -40,6 +46,10 @@ export interface CheckpointOutcome {
 
 interface Round {
   kind: 'checkpoint' | 'restart';
+  /** The barriers of this kind of round, in order; `index` points into them. */
+  states: readonly Barrier[];
+  /** Marks the end of the data drained from each socket (sent with DRAINED): random, so no program's data matches. */
+  nonce: Buffer;
   generation: number;
   participants: Set<Peer>;
   reached: Set<Peer>;
@@ -76,8 +86,12 @@ export class Coordinator {
   private stopping = false;
   port = 0;
 
+  /** Page bytes the image service has encoded, counted by hook interceptors, for PROGRESS frames. */
+  private readonly progress = new ProgressPlugin();
+
   constructor(private readonly opts: CoordinatorOptions) {
     this.intervalSeconds = opts.interval ?? 0;
+    opts.pipeline.use(this.progress);
   }
 
   private log(line: string): void {
@@ -139,6 +153,8 @@ export class Coordinator {
     if (peer.kind === 'worker') {
       if (f.type === Msg.REACHED) return this.reached(peer, f);
       if (f.type === Msg.UPDATE) return this.updated(peer, f);
+      if (f.type === Msg.NS_PUBLISH) return this.publish(peer, f);
+      if (f.type === Msg.NS_LOOKUP) return this.lookup(peer, f);
       throw new ProtocolError(`a worker may not send message type ${f.type}`);
     }
     if (f.type === Msg.COMMAND) return this.command(peer, f);
@@ -224,18 +240,35 @@ export class Coordinator {
     this.restarting = undefined;
     this.round = {
       kind: 'restart',
+      states: RESTART_BARRIERS,
+      nonce: Buffer.alloc(8),
       generation: r.generation,
       participants: new Set(r.peers),
       reached: new Set(),
-      index: BARRIERS.indexOf('REFILLED'),
+      index: 0,
       errors: [],
       startedAt: Date.now(),
       waiters: [],
       killAfter: false,
       suspended: true,
     };
+    this.names.clear();
     this.log(`all ${r.expected} restarted process(es) joined; resuming generation ${r.generation}`);
     this.broadcastBarrier();
+  }
+
+  // ---- name service: restarted processes publish fresh addresses, then look up their peers' ----
+
+  /** Names published in the current restart round, cleared when the next one begins. */
+  private readonly names = new Map<string, Buffer>();
+
+  private publish(peer: Peer, f: Frame): void {
+    for (const [key, value] of decodeNames(f.fields.raw(Tag.NAMES))) this.names.set(key, value);
+  }
+
+  private lookup(peer: Peer, f: Frame): void {
+    const answer = decodeNames(f.fields.raw(Tag.NAMES)).map(([key]) => [key, this.names.get(key) ?? Buffer.alloc(0)] as const);
+    peer.send(Msg.NS_ANSWER, new FieldWriter().bytes(Tag.NAMES, encodeNames(answer)), f.seq);
   }
 
   private updated(peer: Peer, f: Frame): void {
@@ -270,13 +303,15 @@ export class Coordinator {
 
   private broadcastBarrier(): void {
     const r = this.round!;
-    const state = BARRIERS[r.index];
+    const state = r.states[r.index];
     if (process.env.DMTCP_TRACE) process.stderr.write(`[trace ${Date.now() % 100000}] barrier ${state} (+${Date.now() - r.startedAt} ms)\n`);
     r.reached.clear();
     const fields = () => {
       const w = new FieldWriter().str(Tag.STATE, state).u32(Tag.GENERATION, r.generation);
-      // DRAINED: processes compare descriptors with kcmp. REFILLED of a restart: each learns the others' new pids.
-      if (state === 'DRAINED' || (state === 'REFILLED' && r.kind === 'restart')) w.bytes(Tag.PIDS, pidPairs(r.participants));
+      // DRAINED: processes compare descriptors with kcmp, and mark the end of each socket's data with the nonce.
+      // REBOUND (the first barrier of a restart): each learns the others' new pids.
+      if (state === 'DRAINED' || state === 'REBOUND') w.bytes(Tag.PIDS, pidPairs(r.participants));
+      if (state === 'DRAINED') w.bytes(Tag.NONCE, r.nonce);
       if (state === 'CHECKPOINTED') {
         w.str(Tag.STREAM_SOCKET, this.images!.socketPath).u32(Tag.SERVICE_PID, process.pid);
         if (this.opts.ckptDir) w.str(Tag.CKPT_DIR, this.opts.ckptDir);
@@ -294,7 +329,7 @@ export class Coordinator {
       this.log(`ignored ${state} from ${peer.label}: it is not part of a barrier`);
       return;
     }
-    const expected = BARRIERS[r.index];
+    const expected = r.states[r.index];
     if (state !== expected) {
       this.log(`ignored ${state} from ${peer.label}: waiting for ${expected}`);
       return;
@@ -318,7 +353,7 @@ export class Coordinator {
     if (!r || this.advancing || r.reached.size < r.participants.size) return;
     this.advancing = true;
     try {
-      const state = BARRIERS[r.index];
+      const state = r.states[r.index];
       if (state === 'SUSPENDED') r.suspended = true;
       let next = r.index + 1;
       if (r.kind === 'checkpoint') {
@@ -326,7 +361,7 @@ export class Coordinator {
         if (state === 'DRAINED' && r.errors.length) next = BARRIERS.indexOf('REFILLED');
         if (state === 'CHECKPOINTED') await this.settleImages(r);
       }
-      if (next >= BARRIERS.length) {
+      if (next >= r.states.length) {
         this.finishRound(r);
         return;
       }
@@ -400,6 +435,8 @@ export class Coordinator {
     const done = new Promise<CheckpointOutcome>((res) => (resolve = res));
     this.round = {
       kind: 'checkpoint',
+      states: BARRIERS,
+      nonce: crypto.randomBytes(8),
       generation,
       participants,
       reached: new Set(),
@@ -451,7 +488,7 @@ export class Coordinator {
       computation: this.computation,
       generation: this.generation,
       state: r ? (r.kind === 'checkpoint' ? 'CHECKPOINTING' : 'RESTARTING') : this.restarting ? 'RESTARTING' : this.workers.length ? 'RUNNING' : 'IDLE',
-      barrier: r ? BARRIERS[r.index] : undefined,
+      barrier: r ? r.states[r.index] : undefined,
       numPeers: this.workers.length,
       running: !r && !this.restarting && this.workers.length > 0,
       waitingFor: this.restarting ? this.restarting.expected - this.restarting.peers.size : 0,
@@ -460,6 +497,17 @@ export class Coordinator {
       exitOnLast: !!this.opts.exitOnLast,
       lastCheckpoint: this.lastOutcome,
     };
+  }
+
+  /** PROGRESS frames (same seq) for a blocking checkpoint whose command asked for them; stop() sends the last. */
+  private sendProgress(peer: Peer, seq: number): () => void {
+    const r = this.round!;
+    return reportProgress({
+      counts: this.progress,
+      pids: [...r.participants].map((p) => p.worker?.pid ?? 0).filter((pid) => pid > 0),
+      generation: r.generation,
+      send: (fields) => peer.send(Msg.PROGRESS, fields, seq),
+    });
   }
 
   private command(peer: Peer, f: Frame): void {
@@ -477,7 +525,11 @@ export class Coordinator {
         const c = this.checkpoint({ killAfter: verb === 'kc' });
         if (!c.started) return reply(false, { error: c.reason });
         if (verb === 'c') return reply(true, { started: true, generation: this.generation + 1 });
-        c.done.then((o) => reply(o.ok, o));
+        const stop = f.fields.u32(Tag.PROGRESS) === 1 ? this.sendProgress(peer, f.seq) : undefined;
+        c.done.then((o) => {
+          stop?.();
+          reply(o.ok, o);
+        });
         return;
       }
       case 'k':
@@ -526,6 +578,30 @@ function pidPairs(peers: Iterable<Peer>): Buffer {
     b.writeUInt32LE(p.worker!.vpid, i * 8 + 4);
   });
   return b;
+}
+
+/** Name service entries: (u16 key length, u16 value length, key, value) repeated. */
+export function decodeNames(b: Buffer | undefined): [string, Buffer][] {
+  const out: [string, Buffer][] = [];
+  if (!b) return out;
+  for (let o = 0; o + 4 <= b.length; ) {
+    const kl = b.readUInt16LE(o);
+    const vl = b.readUInt16LE(o + 2);
+    if (o + 4 + kl + vl > b.length) throw new ProtocolError(`name service entry at ${o} runs past its field`);
+    out.push([b.toString('latin1', o + 4, o + 4 + kl), b.subarray(o + 4 + kl, o + 4 + kl + vl)]);
+    o += 4 + kl + vl;
+  }
+  return out;
+}
+
+export function encodeNames(entries: readonly (readonly [string, Buffer])[]): Buffer {
+  return Buffer.concat(entries.flatMap(([k, v]) => {
+    const head = Buffer.alloc(4);
+    const key = Buffer.from(k, 'latin1');
+    head.writeUInt16LE(key.length, 0);
+    head.writeUInt16LE(v.length, 2);
+    return [head, key, v];
+  }));
 }
 
 function newComputationId(): string {

@@ -57,6 +57,8 @@ export class ImageReader {
   readonly plugins = new Map<string, Buffer>();
   readonly chunks: ChunkEntry[] = [];
   readonly size: number;
+  /** An incremental image's parent, once its chain is open (image-chain.ts openChain); closed with this reader. */
+  parent?: ImageReader;
   private fd: number;
 
   private constructor(readonly path: string, fd: number, size: number) {
@@ -89,6 +91,8 @@ export class ImageReader {
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+    this.parent?.close();
+    this.parent = undefined;
   }
 
   read(at: number, len: number): Buffer {

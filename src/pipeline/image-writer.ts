@@ -4,7 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { Rec, RecSize, STREAM_F_NEGOTIATE } from '../protocol/constants';
-import { BlockFlag, BlockKind, CHUNK_SIZE, MAX_CHUNK_RAW, align8 } from './image-format';
+import { BlockFlag, BlockKind, CHUNK_SIZE, FileFlag, MAX_CHUNK_RAW, align8 } from './image-format';
 import { imageStage, type AreaRecord, type ProcessRecord, type ThreadRecord } from './wasm/image-module';
 import { parsePages, type PagesRecord, type RawStreamSink } from './raw-stream';
 import { imagePathFor, processStrings } from './process-info';
@@ -60,6 +60,9 @@ export class ImageWriter implements RawStreamSink {
   private tempPath = '';
   private filePos = 0;
   private blocks = 0;
+  private createdNs = 0n;
+  /** PARENT blocks written: the image is incremental (its header says so, its META must name the parent). */
+  private parentBlocks = 0;
   /** Output in stream order: each entry resolves to the bytes to append. */
   private readonly output: Promise<Output>[] = [];
   /** Outputs whose promise has settled successfully, so the pump can take several in one write. */
@@ -229,8 +232,8 @@ export class ImageWriter implements RawStreamSink {
     })();
     this.ready.catch((e) => this.fail(e));
     const stage = imageStage();
-    const created = BigInt(Date.now()) * 1_000_000n;
-    this.emit([stage.encodeFileHeader(0, process.generation, created)]);
+    this.createdNs = BigInt(Date.now()) * 1_000_000n;
+    this.emit([stage.encodeFileHeader(0, process.generation, this.createdNs)]);
     this.emitSection(BlockKind.PROCESS, this.processBody!);
     this.emitSection(BlockKind.THREADS, Buffer.concat(this.threadBodies));
     if (this.fdBodies.length) this.emitSection(BlockKind.FDS, Buffer.concat(this.fdBodies));
@@ -314,21 +317,66 @@ export class ImageWriter implements RawStreamSink {
         area, offset, rawLength, source, raw: null, stored: null, codecId: 0, rawChecksum: 0n, storedChecksum: 0n, flags: 0,
       };
       const out = await this.pipeline.hooks.encodeChunk.promise(chunk, ctx);
+      if (out.pieces) return this.framePieces(ctx, chunk, out);
       if (!out.stored) throw new Error(`no stage encoded the chunk of area ${area} at +0x${offset.toString(16)}`);
-      const payload = out.stored;
-      ctx.stats.chunks++;
-      ctx.stats.rawBytes += rawLength;
-      ctx.stats.storedBytes += payload.length;
-      const header = imageStage().encodeBlockHeader({
-        kind: BlockKind.CHUNK, codec: out.codecId, flags: out.flags, area, rawLength,
-        offset, rawChecksum: out.rawChecksum, storedChecksum: out.storedChecksum, storedLength: payload.length,
-      });
-      const pad = align8(payload.length) - payload.length;
-      return { parts: pad ? [header, payload, PADDING.subarray(0, pad)] : [header, payload], bytes: rawLength, release: out.release };
+      return { parts: this.frame(ctx, out), bytes: rawLength, release: out.release };
     } catch (e) {
       this.inflightBytes -= rawLength;
       this.pipeline.budget.give(rawLength);
       this.startWaiting();
+      throw e;
+    }
+  }
+
+  /** The block of one encoded chunk: header, payload, padding. */
+  private frame(ctx: CheckpointContext, c: ChunkWork): Buffer[] {
+    const payload = c.stored!;
+    ctx.stats.chunks++;
+    ctx.stats.rawBytes += c.rawLength;
+    ctx.stats.storedBytes += payload.length;
+    const header = imageStage().encodeBlockHeader({
+      kind: BlockKind.CHUNK, codec: c.codecId, flags: c.flags, area: c.area, rawLength: c.rawLength,
+      offset: c.offset, rawChecksum: c.rawChecksum, storedChecksum: c.storedChecksum, storedLength: payload.length,
+    });
+    const pad = align8(payload.length) - payload.length;
+    return pad ? [header, payload, PADDING.subarray(0, pad)] : [header, payload];
+  }
+
+  /** A chunk the diff stage split: its pieces, in order, must cover it exactly; each is a block of its own. */
+  private framePieces(ctx: CheckpointContext, chunk: ChunkWork, out: ChunkWork): Output {
+    const pieces = out.pieces!;
+    const release = () => {
+      for (const p of pieces) p.release?.();
+      out.release?.();
+    };
+    try {
+      const parts: Buffer[] = [];
+      let at = chunk.offset;
+      for (const p of pieces) {
+        if (p.area !== chunk.area || p.offset !== at || p.rawLength <= 0) {
+          throw new Error(`the diff stage split the chunk of area ${chunk.area} at +0x${chunk.offset.toString(16)} into pieces that do not cover it`);
+        }
+        at += BigInt(p.rawLength);
+        if (p.flags & BlockFlag.PARENT) {
+          parts.push(imageStage().encodeBlockHeader({
+            kind: BlockKind.CHUNK, codec: 0, flags: BlockFlag.PARENT, area: p.area, rawLength: p.rawLength,
+            offset: p.offset, rawChecksum: p.rawChecksum, storedChecksum: 0n, storedLength: 0,
+          }));
+          this.parentBlocks++;
+          ctx.stats.parentBlocks = (ctx.stats.parentBlocks ?? 0) + 1;
+          ctx.stats.parentBytes = (ctx.stats.parentBytes ?? 0) + p.rawLength;
+        } else {
+          if (!p.stored) throw new Error(`no stage encoded the piece of area ${p.area} at +0x${p.offset.toString(16)}`);
+          parts.push(...this.frame(ctx, p));
+        }
+      }
+      if (at !== chunk.offset + BigInt(chunk.rawLength)) {
+        throw new Error(`the diff stage split the chunk of area ${chunk.area} at +0x${chunk.offset.toString(16)} into pieces that do not cover it`);
+      }
+      this.blocks += pieces.length - 1;   // the chunk's one block, counted when it was queued, became these
+      return { parts, bytes: chunk.rawLength, release };
+    } catch (e) {
+      release();
       throw e;
     }
   }
@@ -422,13 +470,17 @@ export class ImageWriter implements RawStreamSink {
         head.writeUInt16LE(nameBuf.length);
         tail.push(stage.encodeSection(BlockKind.PLUGIN, Buffer.concat([head, nameBuf, bytes])));
       }
-      tail.push(stage.encodeSection(BlockKind.META, Buffer.from(JSON.stringify(this.meta(ctx)), 'utf8')));
+      const meta = this.meta(ctx);
+      if (this.parentBlocks && !parentNamed(meta)) throw new Error('the image has PARENT blocks but its META names no parent image');
+      tail.push(stage.encodeSection(BlockKind.META, Buffer.from(JSON.stringify(meta), 'utf8')));
       tail.push(stage.encodeSection(BlockKind.END, endBody));
       this.blocks += tail.length;
       const size = this.filePos + tail.reduce((s, b) => s + b.length, 0) + 32;
       tail.push(stage.encodeTrailer(this.blocks, size));
       await this.file!.writev(tail, this.filePos);
       this.filePos = size;
+      // Whether the image depends on a parent is known only now: the header written first says so afterwards.
+      if (this.parentBlocks) await this.file!.write(stage.encodeFileHeader(FileFlag.INCREMENTAL, ctx.process.generation, this.createdNs), 0, undefined, 0);
       await this.syncing;
       if (this.opts.fsync !== false) await this.file!.sync();
       trace('fsync done');
@@ -473,6 +525,7 @@ export class ImageWriter implements RawStreamSink {
         storedBytes: ctx.stats.storedBytes,
         zeroPages: ctx.stats.zeroPages,
         filePages: ctx.stats.filePages,
+        ...(ctx.stats.parentBlocks ? { parentBlocks: ctx.stats.parentBlocks, parentBytes: ctx.stats.parentBytes } : {}),
         writeMs: Date.now() - ctx.stats.startedAt,
       },
       ...ctx.meta,
@@ -505,4 +558,10 @@ export class ImageWriter implements RawStreamSink {
       if (this.tempPath) await fsp.unlink(this.tempPath).catch(() => undefined);
     })().finally(() => this.rejectDone(e));
   }
+}
+
+/** Whether META names the parent image an incremental image needs (docs/IMAGE-FORMAT.md, "Incremental images"). */
+function parentNamed(meta: Record<string, unknown>): boolean {
+  const inc = meta.incremental as { parent?: { file?: unknown } | null } | undefined;
+  return typeof inc?.parent?.file === 'string';
 }

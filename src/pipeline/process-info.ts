@@ -25,6 +25,8 @@ export function processStrings(p: ProcessRecord): ProcessStrings {
     vppid: num(s(StreamTlv.VPPID), p.ppid),
     vpgid: num(s(StreamTlv.VPGID), 0),
     vsid: num(s(StreamTlv.VSID), 0),
+    plugins: s(StreamTlv.TS_PLUGINS).split(':').filter(Boolean),
+    incremental: num(s(StreamTlv.INCREMENTAL), 0),
     zombies: s(StreamTlv.ZOMBIES).split(',').filter(Boolean).map((z) => {
       const [vpid, code, status] = z.split(':').map(Number);
       return { vpid, code, status };

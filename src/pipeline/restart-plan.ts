@@ -55,7 +55,8 @@ export const DescKind = Object.freeze({
   SHM_FILE: 9,    // a POSIX shared memory file in /dev/shm: opened or created, grown to `offset` bytes
   SYSV: 10,       // a System V segment: shmget(key = fileFlags, size = offset, mode); mode & SHM_DEST: removed
   PTY_MASTER: 11, // a new pseudo-terminal (/dev/ptmx), unlocked
-  PTY_SLAVE: 12,  // the slave of `peer` (a PTY_MASTER), with `data` a struct dmtcp_tty_state to apply
+  PTY_SLAVE: 12,
+  SOCKET: 13,     // an unconnected socket of the family, type and protocol in `data` (12 bytes); the library rebuilds it  // the slave of `peer` (a PTY_MASTER), with `data` a struct dmtcp_tty_state to apply
 } as const);
 
 export const SHM_DEST = 0o1000;
@@ -258,8 +259,16 @@ export function buildPlan(readers: PlanInput[], opts: { checkFiles?: boolean } =
         kind = DescKind.PTY_MASTER;
         descPath = '/dev/ptmx';
         break;
+      case FdKind.SOCKET:
+        // Created unconnected here so that processes sharing it share it again; the library binds, listens and
+        // connects it during the restart round (native/lib/sockets.c).
+        kind = DescKind.SOCKET;
+        descPath = '';
+        data = r.data.subarray(0, Math.min(12, r.data.length));
+        if (data.length < 12) continue;
+        break;
       default:
-        // Sockets and event descriptors are rebuilt inside the process by the library (later in the restart).
+        // Event descriptors are rebuilt inside the process by the library (later in the restart).
         continue;
     }
     const id = newDesc({
@@ -406,7 +415,7 @@ function regularFile(r: FdRecord, where: string, check: boolean, warnings: strin
 function outsideStdio(r: FdRecord): boolean {
   if (r.kind === FdKind.TTY) return true;
   if ((r.kind === FdKind.PIPE || r.kind === FdKind.SOCKET) && r.flags & FdFlag.OUTSIDE) return true;
-  return r.kind === FdKind.SOCKET || r.kind === FdKind.OTHER;
+  return r.kind === FdKind.OTHER;
 }
 
 function describeOutside(r: FdRecord): string {

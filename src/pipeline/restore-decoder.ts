@@ -1,20 +1,22 @@
 // The restore decoder: reads a .dmtcp image through the pipeline and writes the raw process stream that mtcp_restart
 // consumes (PROCESS, RESTART, THREADs, AREAs, then DATA/ZERO in address order, END). Chunks are decoded in parallel
-// by the workers and written in order. dmtcp_restart runs it as a detached process feeding a pipe.
+// by the workers and written in order. The pages an incremental image leaves to its parents come from the chunks of
+// the ancestors that hold them, each such chunk decoded once for all the pieces taken from it. dmtcp_restart runs it
+// as a detached process feeding a pipe.
 import * as fs from 'node:fs';
 import { Rec, StreamTlv } from '../protocol/constants';
 import { BLOCK_HEADER_SIZE, BlockFlag } from './image-format';
 import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
+import { openChain, resolveParent } from './image-chain';
 import { PluginError, type Pipeline } from './pipeline';
 import { pagesRecord, streamHeader, streamRecord, encodeTlvs } from './raw-stream';
-import type { ChunkWork, RestartContext } from './types';
+import type { ChunkWork, RestartContext, SinkSlice } from './types';
 import { ChunkError } from '../plugins/compression';
 
-/** Opens an image and builds the restart context plugins see; runs checkArea so unusable images fail early. */
-export function openForRestart(pipeline: Pipeline, imagePath: string, restartInfo: Map<number, string>): { reader: ImageReader; ctx: RestartContext } {
-  const reader = ImageReader.open(imagePath);
-  const ctx: RestartContext = {
-    imagePath,
+/** The context plugins see for one image (restartInfo: what the restarted process is told). */
+export function restartContextOf(reader: ImageReader, restartInfo: Map<number, string> = new Map()): RestartContext {
+  return {
+    imagePath: reader.path,
     process: reader.process,
     strings: reader.strings,
     areas: reader.areas,
@@ -23,6 +25,19 @@ export function openForRestart(pipeline: Pipeline, imagePath: string, restartInf
     sections: reader.plugins,
     restartInfo,
   };
+}
+
+/** Opens an image and, for an incremental one, its chain of parents; builds the restart context plugins see; runs
+ *  checkArea so unusable images fail early. */
+export function openForRestart(pipeline: Pipeline, imagePath: string, restartInfo: Map<number, string>): { reader: ImageReader; ctx: RestartContext } {
+  const reader = ImageReader.open(imagePath);
+  try {
+    openChain(reader);
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+  const ctx = restartContextOf(reader, restartInfo);
   for (const area of reader.areas) {
     const problem = pipeline.hooks.checkArea.call(area, ctx);
     if (problem) {
@@ -111,15 +126,17 @@ export async function writeRestoreStream(
   if (opts.ackFd !== undefined) direct.pid = await readAck(opts.ackFd);
   trace(`restorer ready (${direct.pid ? 'direct writes' : 'pipe'})`);
 
-  const total = reader.chunks.reduce((s, c) => s + c.header.rawLength, 0);
+  const items = restoreItems(reader, ctx);
+  const total = items.reduce((s, it) => s + it.bytes, 0);
   let done = 0;
   const window = Math.max(2, pipeline.workers().size * 3);
-  const queue: { chunk: ChunkEntry; work: Promise<ChunkWork | null> }[] = [];
+  const queue: { item: Item; work: Promise<ChunkWork | null> }[] = [];
   let next = 0;
   const submit = () => {
-    while (queue.length < window && next < reader.chunks.length) {
-      const chunk = reader.chunks[next++];
-      queue.push({ chunk, work: decodeOne(pipeline, reader, ctx, chunk, direct) });
+    while (queue.length < window && next < items.length) {
+      const item = items[next++];
+      const work = item.kind === 'zero' ? Promise.resolve(null) : decodeOne(pipeline, item.reader, item.ctx, item.chunk, direct, item.slices);
+      queue.push({ item, work });
     }
   };
   submit();
@@ -128,24 +145,28 @@ export async function writeRestoreStream(
   };
   check();
   while (queue.length) {
-    const { chunk, work } = queue.shift()!;
+    const { item, work } = queue.shift()!;
     const out = await work.catch((e: unknown) => {
       // The chunks already submitted keep going; wait for them so none writes after the error record.
       return Promise.allSettled(queue.map((q) => q.work)).then(() => { throw e; });
     });
     check();
     submit();
-    const h = chunk.header;
-    if (out === null) {
-      await writeAll(fd, [pagesRecord(Rec.ZERO, h.area, h.offset, h.rawLength)]);
-    } else if (!out.delivered) {
+    if (item.kind === 'zero') {
+      await writeAll(fd, [pagesRecord(Rec.ZERO, item.area, item.offset, item.bytes)]);
+    } else if (!out!.delivered) {
+      const h = item.chunk.header;
+      const raw = out!.raw!;
+      const parts = item.slices
+        ? item.slices.flatMap((s) => [pagesRecord(Rec.DATA, s.area, s.offset, s.length), raw.subarray(s.from, s.from + s.length)])
+        : [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), raw];
       try {
-        await writeAll(fd, [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), out.raw!]);
+        await writeAll(fd, parts);
       } finally {
-        out.release?.();
+        out!.release?.();
       }
     }
-    done += h.rawLength;
+    done += item.bytes;
     opts.onProgress?.(done, total);
   }
   trace('all chunks delivered');
@@ -158,10 +179,59 @@ interface Direct {
   pid: number;
 }
 
-async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry, direct: Direct): Promise<ChunkWork | null> {
+/** A piece of an ancestor's chunk that lands in the image being restored, at `offset` of its area `area`. */
+interface Slice extends SinkSlice {
+  area: number;
+  offset: bigint;
+}
+
+/** What the restore stream carries, in order: a chunk decoded whole into its own place (`slices` null), an
+ *  ancestor's chunk decoded once for the slices taken from it, or zeros. `bytes` counts what lands in the process. */
+type Item =
+  | { kind: 'chunk'; reader: ImageReader; ctx: RestartContext; chunk: ChunkEntry; slices: Slice[] | null; bytes: number }
+  | { kind: 'zero'; area: number; offset: bigint; bytes: number };
+
+/** The image's chunks in file order, with each PARENT block replaced by the ancestors' pieces that hold its pages;
+ *  an ancestor's chunk comes where it is first needed. */
+function restoreItems(reader: ImageReader, ctx: RestartContext): Item[] {
+  const items: Item[] = [];
+  const groups = new Map<string, Item & { kind: 'chunk' }>();
+  const contexts = new Map<ImageReader, RestartContext>([[reader, ctx]]);
+  for (const c of reader.chunks) {
+    const h = c.header;
+    if (h.flags & BlockFlag.ZERO) {
+      items.push({ kind: 'zero', area: h.area, offset: h.offset, bytes: h.rawLength });
+    } else if (!(h.flags & BlockFlag.PARENT)) {
+      items.push({ kind: 'chunk', reader, ctx, chunk: c, slices: null, bytes: h.rawLength });
+    } else {
+      const areaStart = reader.areas[h.area].start;
+      for (const s of resolveParent(reader, c)) {
+        const offset = BigInt(s.address) - areaStart;
+        if (!s.chunk) {
+          items.push({ kind: 'zero', area: h.area, offset, bytes: s.length });
+          continue;
+        }
+        const key = `${s.image.path}\0${s.chunk.at}`;
+        let g = groups.get(key);
+        if (!g) {
+          let sctx = contexts.get(s.image);
+          if (!sctx) contexts.set(s.image, (sctx = restartContextOf(s.image, ctx.restartInfo)));
+          g = { kind: 'chunk', reader: s.image, ctx: sctx, chunk: s.chunk, slices: [], bytes: 0 };
+          groups.set(key, g);
+          items.push(g);
+        }
+        g.slices!.push({ from: s.from, length: s.length, address: BigInt(s.address), area: h.area, offset });
+        g.bytes += s.length;
+      }
+    }
+  }
+  return items;
+}
+
+async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry, direct: Direct, slices: Slice[] | null = null): Promise<ChunkWork | null> {
   const h = c.header;
   if (h.flags & BlockFlag.ZERO) return null;
-  if (h.flags & BlockFlag.PARENT) throw new ImageError(reader.path, c.at, 'chunk refers to a parent image; incremental images need the parent chain');
+  if (h.flags & BlockFlag.PARENT) throw new ImageError(reader.path, c.at, 'a PARENT chunk reached the decoder unresolved');
   const work: ChunkWork = {
     area: h.area,
     offset: h.offset,
@@ -174,7 +244,9 @@ async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartCo
     rawChecksum: h.rawChecksum,
     storedChecksum: h.storedChecksum,
     flags: h.flags,
-    sink: direct.pid ? { pid: direct.pid, address: reader.areas[h.area].start + h.offset } : null,
+    sink: direct.pid
+      ? { pid: direct.pid, address: reader.areas[h.area].start + h.offset, ...(slices ? { slices: slices.map(({ from, length, address }) => ({ from, length, address })) } : {}) }
+      : null,
   };
   try {
     const out = await pipeline.hooks.decodeChunk.promise(work, ctx);
@@ -185,7 +257,7 @@ async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartCo
     if (cause instanceof ChunkError && cause.kind === 'write' && direct.pid) {
       // Not allowed to write into the restorer (a stricter Yama, a setuid restorer): send pages through the pipe.
       direct.pid = 0;
-      return decodeOne(pipeline, reader, ctx, c, direct);
+      return decodeOne(pipeline, reader, ctx, c, direct, slices);
     }
     if (cause instanceof ChunkError && cause.kind === 'codec') throw new ImageError(reader.path, undefined, cause.message);
     throw new ImageError(reader.path, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`);

@@ -50,8 +50,12 @@ export interface ProcessStrings {
   vppid: number;
   vpgid: number;
   vsid: number;
+  /** TypeScript plugins the process asked for (DMTCP_TS_PLUGINS, "PATH[,KEY=VALUE...]" each; docs/PLUGINS.md). */
+  plugins?: string[];
   /** Children that had exited and were not reaped yet, and how each ended (waitid's si_code and si_status). */
   zombies: { vpid: number; code: number; status: number }[];
+  /** Incremental images (dmtcp_launch --incremental): a full image every this many generations; 0 or absent = off. */
+  incremental?: number;
 }
 
 export interface CheckpointStats {
@@ -63,6 +67,16 @@ export interface CheckpointStats {
   zeroPages: number;
   filePages: number;
   startedAt: number;
+  /** Incremental images: PARENT blocks written and the bytes they leave to the parent image. */
+  parentBlocks?: number;
+  parentBytes?: number;
+}
+
+/** `length` bytes at `from` in a decoded chunk, to be written at `address` of the restored process. */
+export interface SinkSlice {
+  from: number;
+  length: number;
+  address: bigint;
 }
 
 /** One range of page contents on its way into (or out of) an image. */
@@ -82,11 +96,16 @@ export interface ChunkWork {
   rawChecksum: bigint;
   storedChecksum: bigint;
   flags: number;
-  /** Restart, direct mode: decode straight into this process's memory; `delivered` says it happened. */
-  sink?: { pid: number; address: bigint } | null;
+  /** Restart, direct mode: decode straight into this process's memory; `delivered` says it happened. With `slices`,
+   *  only those parts of the decoded chunk are written, each at its own address (a chunk an incremental image takes
+   *  from its parent image). */
+  sink?: { pid: number; address: bigint; slices?: SinkSlice[] } | null;
   delivered?: boolean;
   /** Gives the chunk's lent buffers back to their pool; the writer calls it once the chunk is written. */
   release?: () => void;
+  /** Checkpoint: the diff stage (Stage.DIFF) split the chunk; the writer writes these blocks in its place, in order,
+   *  each either encoded (`stored` set) or flagged PARENT (its range is the parent image's, unchanged). */
+  pieces?: ChunkWork[] | null;
 }
 
 /** The result of writing one image, before the coordinator commits it. */

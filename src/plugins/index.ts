@@ -3,12 +3,16 @@ import type { PipelinePlugin } from '../pipeline/pipeline';
 import { builtinCodecPlugins } from './codecs';
 import { CompressionPlugin } from './compression';
 import { FileMmapPolicyPlugin } from './file-mmap-policy';
+import { IncrementalPlugin } from './incremental';
 import { RestartScriptPlugin } from './restart-script';
 import { UniqueFilenamesPlugin } from './unique-filenames';
+import { UserPluginsPlugin, type PluginSpec } from './user-plugins';
 
 export interface DefaultPluginOptions {
   deflateLevel?: number;
   ignoreFileChanges?: boolean;
+  /** Plugins given to this command (--plugin); default: DMTCP_TS_PLUGINS (docs/PLUGINS.md). */
+  userPlugins?: readonly PluginSpec[];
 }
 
 export function defaultPlugins(opts: DefaultPluginOptions = {}): PipelinePlugin[] {
@@ -17,6 +21,8 @@ export function defaultPlugins(opts: DefaultPluginOptions = {}): PipelinePlugin[
     new CompressionPlugin(),
     new FileMmapPolicyPlugin({ ignoreChanges: opts.ignoreFileChanges ?? process.env.DMTCP_IGNORE_FILE_CHANGES === '1' }),
     new UniqueFilenamesPlugin(),
+    new IncrementalPlugin(),
     new RestartScriptPlugin(),
+    new UserPluginsPlugin({ explicit: opts.userPlugins }),
   ];
 }

@@ -19,7 +19,7 @@ export function restartScriptText(commit: CommitContext, restartCommand: string[
 # ${SCRIPT_NAME}: restarts generation ${commit.generation} of computation ${commit.computation} (${commit.images.length} process${commit.images.length === 1 ? '' : 'es'}).
 # Written by dmtcp_coordinator (dmtcp-ts) at ${new Date().toISOString()}.
 # Usage: ${SCRIPT_NAME} [-h|--coord-host HOST] [-p|--coord-port PORT] [-j|--join-coordinator]
-#          [--new-coordinator] [--port-file FILE] [--ckptdir DIR] [--tmpdir DIR] [--restartdir DIR] [-q] [--help]
+#          [--new-coordinator] [--port-file FILE] [--ckptdir DIR] [--tmpdir DIR] [--plugin PATH] [--restartdir DIR] [-q] [--help]
 set -euo pipefail
 coord_host=${shellQuote(commit.coordinator.host)}
 coord_port=${shellQuote(String(commit.coordinator.port))}
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     -p|--coord-port) coord_port="$2"; shift 2 ;;
     --restartdir) restart_dir="$2"; shift 2 ;;
     -j|--join-coordinator|--new-coordinator|-q|--quiet|--debug) extra+=("$1"); shift ;;
-    --port-file|--ckptdir|--tmpdir) extra+=("$1" "$2"); shift 2 ;;
+    --port-file|--ckptdir|--tmpdir|--plugin) extra+=("$1" "$2"); shift 2 ;;
     --help) sed -n '2,6p' "$0" | sed 's/^# \\{0,1\\}//'; exit 0 ;;
     *) echo "${SCRIPT_NAME}: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac

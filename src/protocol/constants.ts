@@ -19,6 +19,10 @@ export const Msg = Object.freeze({
   KILL: 9,
   ERROR: 10,
   UPDATE: 11,
+  NS_PUBLISH: 20,
+  NS_LOOKUP: 21,
+  NS_ANSWER: 22,
+  PROGRESS: 30,
 } as const);
 export type MsgType = (typeof Msg)[keyof typeof Msg];
 
@@ -49,6 +53,11 @@ export const Tag = Object.freeze({
   ELAPSED_US: 24,
   SERVICE_PID: 25,
   PIDS: 26,
+  NONCE: 40,
+  NAMES: 41,
+  PROGRESS: 48,
+  DONE_BYTES: 49,
+  TOTAL_BYTES: 50,
 } as const);
 export type TagValue = (typeof Tag)[keyof typeof Tag];
 
@@ -102,6 +111,8 @@ export const StreamTlv = Object.freeze({
   VPGID: 24,
   VSID: 25,
   ZOMBIES: 26,
+  INCREMENTAL: 27,
+  TS_PLUGINS: 32,
 } as const);
 
 export const AreaKind = Object.freeze({

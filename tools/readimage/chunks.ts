@@ -1,10 +1,25 @@
 // Decoding an image's chunks for readimage: through the pipeline's decodeChunk hook, as a restart does, a few per
 // worker in flight, handed to the caller in file order. No checkArea: inspecting an image needs no mapped file.
+// A PARENT chunk of an incremental image is assembled from the chunks of its ancestors (the chain must be open).
 import { BLOCK_HEADER_SIZE, BlockFlag } from '../../src/pipeline/image-format';
-import { ImageError, type ChunkEntry, type ImageReader } from '../../src/pipeline/image-reader';
+import { openChain, resolveParent } from '../../src/pipeline/image-chain';
+import { ImageError, ImageReader, type ChunkEntry } from '../../src/pipeline/image-reader';
 import { PluginError, type Pipeline } from '../../src/pipeline/pipeline';
 import { ChunkError } from '../../src/plugins/compression';
 import type { ChunkWork, RestartContext } from '../../src/pipeline/types';
+
+/** Opens an image and, for an incremental one, the chain of parents beside it (a missing or replaced parent is an
+ *  error naming it). */
+export function openImage(file: string): ImageReader {
+  const reader = ImageReader.open(file);
+  try {
+    openChain(reader);
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+  return reader;
+}
 
 /** The context decodeChunk and resolveCodec see; nothing will be restarted, so restartInfo stays empty. */
 export function restartContext(reader: ImageReader): RestartContext {
@@ -20,10 +35,45 @@ export function restartContext(reader: ImageReader): RestartContext {
   };
 }
 
-/** Decoded bytes of one data chunk (the buffer is lent: valid until the callback returns). */
+/** Decoded ancestors' chunks, shared by the PARENT chunks that take pieces of them (a few, most recent first). */
+const ancestorCache = new WeakMap<Pipeline, Map<string, Promise<Buffer>>>();
+const ANCESTOR_CACHE_CHUNKS = 16;
+
+function decodeAncestor(pipeline: Pipeline, image: ImageReader, c: ChunkEntry): Promise<Buffer> {
+  let cache = ancestorCache.get(pipeline);
+  if (!cache) ancestorCache.set(pipeline, (cache = new Map()));
+  const key = `${image.path}\0${c.at}`;
+  let p = cache.get(key);
+  if (p) {
+    cache.delete(key);   // most recently used goes last
+  } else {
+    p = decodeChunk(pipeline, image, restartContext(image), c).then((d) => {
+      const copy = Buffer.from(d.raw);
+      d.release();
+      return copy;
+    });
+    p.catch(() => cache!.delete(key));
+  }
+  cache.set(key, p);
+  while (cache.size > ANCESTOR_CACHE_CHUNKS) cache.delete(cache.keys().next().value!);
+  return p;
+}
+
+/** The bytes of a PARENT chunk, from the ancestors' chunks that hold them (each checked as it is decoded). */
+async function assembleParent(pipeline: Pipeline, reader: ImageReader, c: ChunkEntry): Promise<Buffer> {
+  const raw = Buffer.alloc(c.header.rawLength);
+  const base = Number(reader.areas[c.header.area].start + c.header.offset);
+  const slices = resolveParent(reader, c);
+  const decoded = await Promise.all(slices.map((s) => (s.chunk ? decodeAncestor(pipeline, s.image, s.chunk) : null)));
+  slices.forEach((s, i) => decoded[i]?.copy(raw, s.address - base, s.from, s.from + s.length));
+  return raw;
+}
+
+/** Decoded bytes of one data chunk, or of a PARENT chunk from the ancestors (the buffer is lent: valid until the
+ *  callback returns). */
 export async function decodeChunk(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry): Promise<{ raw: Buffer; release(): void }> {
   const h = c.header;
-  if (h.flags & BlockFlag.PARENT) throw new ImageError(reader.path, c.at, 'chunk refers to a parent image; incremental images need the parent chain');
+  if (h.flags & BlockFlag.PARENT) return { raw: await assembleParent(pipeline, reader, c), release: () => undefined };
   const work: ChunkWork = {
     area: h.area, offset: h.offset, rawLength: h.rawLength, source: null, raw: null, stored: null,
     storedAt: { file: reader.path, offset: c.at + BLOCK_HEADER_SIZE, length: h.storedLength },

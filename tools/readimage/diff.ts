@@ -8,6 +8,7 @@ import type { AreaRecord } from '../../src/pipeline/wasm/image-module';
 import { defaultPlugins } from '../../src/plugins';
 import { backingName, hexAddr, kindName, perms } from './areas';
 import { MappedFiles } from './mapped-files';
+import { openImage } from './chunks';
 import { buildPageMaps } from './page-map';
 import { pairAreas, rowPages } from './page-diff';
 import { printJson, table } from './text';
@@ -180,10 +181,10 @@ export async function diffMain(argv: string[]): Promise<number> {
   }
   if (p.operands.length !== 2) throw new UsageError(`diff needs two images, OLD and NEW, got ${p.operands.length}; ${DIFF_USAGE}`);
   const [oldFile, newFile] = p.operands;
-  const oldImage = ImageReader.open(oldFile);
+  const oldImage = openImage(oldFile);
   let newImage: ImageReader;
   try {
-    newImage = ImageReader.open(newFile);
+    newImage = openImage(newFile);
   } catch (e) {
     oldImage.close();
     throw e;

@@ -11,7 +11,7 @@ import { defaultPlugins } from '../../src/plugins';
 import { parseAddress, parseRange } from './addresses';
 import { areaLabel, hexAddr } from './areas';
 import { openBinarySink, refuseTerminal } from './binary-out';
-import { forEachDecoded, restartContext } from './chunks';
+import { forEachDecoded, openImage, restartContext } from './chunks';
 import { MappedFiles } from './mapped-files';
 
 export const EXTRACT_USAGE = 'Usage: readimage extract IMAGE --area ADDR [--range START-END] [-o FILE]';
@@ -125,7 +125,7 @@ export async function extractMain(argv: string[]): Promise<number> {
   const output = optString(p, 'output');
   refuseTerminal(output, 'extract');
   const [file] = p.operands;
-  const reader = ImageReader.open(file);
+  const reader = openImage(file);
   const pipeline = new Pipeline(defaultPlugins());
   const files = new MappedFiles((m) => process.stderr.write(`readimage: ${m}\n`));
   try {

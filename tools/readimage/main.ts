@@ -2,6 +2,7 @@
 // checksum with --verify; subcommands compare two images (diff), take out an area's bytes (extract), show plugin
 // sections (show), draw the address space (map) and round-trip an image through the encoder (reencode). It parses
 // through the same WebAssembly stage and pipeline as dmtcp_restart.
+import * as path from 'node:path';
 import { helpText, optFlag, parseArgs, type OptionSpec } from '../../src/cli/args';
 import { CliError, runMain } from '../../src/cli/errors';
 import { ImageReader } from '../../src/pipeline/image-reader';
@@ -12,7 +13,7 @@ import { REENCODE_USAGE, reencodeMain } from './reencode';
 import { SHOW_USAGE, showMain } from './show';
 import { summarize, summaryText } from './summary';
 import { bytes } from './text';
-import { verifyImage } from './verify';
+import { verifyImage, type Verified } from './verify';
 
 export { summarize, summaryText, type AreaSummary, type ImageSummary } from './summary';
 export { verifyImage } from './verify';
@@ -20,7 +21,7 @@ export { bytes } from './text';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'json', help: 'print one JSON document instead of text' },
-  { name: 'verify', help: 'decode every chunk and check every checksum' },
+  { name: 'verify', help: 'decode every chunk and check every checksum (of an incremental image: through its parents)' },
   { name: 'help', help: 'print this help' },
 ];
 
@@ -64,13 +65,18 @@ export async function main(argv: string[]): Promise<number> {
     const reader = ImageReader.open(file);
     const s = summarize(reader);
     reader.close();
-    let verified: { chunks: number; bytes: number } | undefined;
+    let verified: Verified | undefined;
     if (optFlag(p, 'verify')) verified = await verifyImage(file);
     if (json) {
       docs.push(verified ? { ...s, verified } : s);
     } else {
       process.stdout.write(summaryText(s));
-      if (verified) process.stdout.write(`verified: ${verified.chunks} chunks, ${bytes(verified.bytes)} decoded, every checksum matches\n`);
+      if (verified) {
+        const chain = verified.parents.length
+          ? `; ${verified.parentChunks} PARENT chunks (${bytes(verified.parentBytes)}) checked against ${verified.parents.length} parent image${verified.parents.length === 1 ? '' : 's'} (${verified.parents.map((f) => path.basename(f)).join(', ')})`
+          : '';
+        process.stdout.write(`verified: ${verified.chunks} chunks, ${bytes(verified.bytes)} decoded${chain}, every checksum matches\n`);
+      }
     }
   }
   if (json) process.stdout.write(JSON.stringify(docs.length === 1 ? docs[0] : docs, null, 2) + '\n');

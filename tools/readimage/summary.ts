@@ -3,6 +3,8 @@
 import { Backing, FdFlag, FdKind, PAGE_SIZE, ThreadFlag } from '../../src/protocol/constants';
 import type { FdRecord } from '../../src/pipeline/wasm/image-module';
 import { BlockFlag } from '../../src/pipeline/image-format';
+import { incrementalMeta } from '../../src/pipeline/image-chain';
+import { decodeSocketState, describeSocket, type SocketState } from '../../src/pipeline/socket-state';
 import type { ImageReader } from '../../src/pipeline/image-reader';
 import { backingName, hexAddr, kindName, perms } from './areas';
 import { bytes, table } from './text';
@@ -19,6 +21,8 @@ export interface AreaSummary {
   savedPages: number;
   zeroPages: number;
   filePages: number;
+  /** Pages an incremental image leaves to its parent (PARENT blocks). */
+  parentPages: number;
   chunks: number;
 }
 
@@ -31,6 +35,8 @@ export interface FdSummary {
   path: string;
   /** The process and descriptor that own the open file description, when another one does ("pid:fd"). */
   sharedWith?: string;
+  /** Sockets: family, type, addresses, whether the peer is inside the computation, bytes drained. */
+  socket?: SocketState;
   notes: string[];
 }
 
@@ -61,6 +67,20 @@ export interface ImageSummary {
   storedBytes: number;
   zeroPages: number;
   filePages: number;
+  /** Present for images written with incremental images on (META.incremental). */
+  incremental?: {
+    imageId: string;
+    /** Images before this one in its chain (0: a full image). */
+    depth: number;
+    fullEvery: number;
+    /** The parent's file name (looked up beside this image), or null for a full image. */
+    parent: string | null;
+    parentGeneration?: number;
+    parentPages: number;
+    storedPages: number;
+    /** Why a full image is full. */
+    full?: string;
+  };
   areas: AreaSummary[];
   threads: { tid: number; main: boolean; ckpt: boolean; fsBase: string; name: string }[];
   fds: FdSummary[];
@@ -73,7 +93,9 @@ export function fdSummary(f: FdRecord, vpid: number): FdSummary {
   const access = ['r', 'w', 'rw'][f.fileFlags & 3] ?? '?';
   const mode = access + (f.fileFlags & 0o2000 ? 'a' : '') + (f.fileFlags & 0o4000 ? 'n' : '') + (f.flags & FdFlag.CLOEXEC ? 'e' : '');
   const notes: string[] = [];
-  if (f.flags & FdFlag.OUTSIDE) notes.push('other end outside');
+  const sock = f.kind === FdKind.SOCKET ? decodeSocketState(f.data) : undefined;
+  if (sock) notes.push(describeSocket(sock));
+  else if (f.flags & FdFlag.OUTSIDE) notes.push('other end outside');
   if (f.flags & FdFlag.DRAINED) notes.push(`${f.data.length} bytes in flight`);
   if (f.flags & FdFlag.CONTENTS) notes.push(`contents saved (${f.data.length} bytes)`);
   if (f.flags & FdFlag.CTTY) notes.push('controlling terminal');
@@ -85,24 +107,27 @@ export function fdSummary(f: FdRecord, vpid: number): FdSummary {
     offset: Number(f.offset),
     path: f.path,
     ...(own ? {} : { sharedWith: `${f.ownerVpid}:${f.ownerFd}` }),
+    ...(sock ? { socket: sock } : {}),
     notes,
   };
 }
 
 export function summarize(r: ImageReader): ImageSummary {
-  const perArea = r.areas.map(() => ({ stored: 0, covered: 0, zero: 0, chunks: 0 }));
+  const perArea = r.areas.map(() => ({ stored: 0, covered: 0, zero: 0, parent: 0, chunks: 0 }));
   for (const c of r.chunks) {
     const a = perArea[c.header.area];
     a.chunks++;
     a.stored += c.header.storedLength;
     const pages = c.header.rawLength / PAGE_SIZE;
     if (c.header.flags & BlockFlag.ZERO) a.zero += pages;
+    else if (c.header.flags & BlockFlag.PARENT) a.parent += pages;
     else a.covered += pages;
   }
+  const inc = incrementalMeta(r);
   const areas = r.areas.map((a, i): AreaSummary => {
     const pages = Number((a.end - a.start) / BigInt(PAGE_SIZE));
     const s = perArea[i];
-    const rest = a.backing === Backing.NONE ? 0 : pages - s.covered - s.zero;
+    const rest = a.backing === Backing.NONE ? 0 : pages - s.covered - s.zero - s.parent;
     return {
       start: hexAddr(a.start),
       end: hexAddr(a.end),
@@ -115,6 +140,7 @@ export function summarize(r: ImageReader): ImageSummary {
       savedPages: s.covered,
       zeroPages: s.zero + (a.backing === Backing.ZERO ? rest : 0),
       filePages: a.backing === Backing.FILE ? rest : 0,
+      parentPages: s.parent,
       chunks: s.chunks,
     };
   });
@@ -140,10 +166,17 @@ export function summarize(r: ImageReader): ImageSummary {
     workerId: r.strings.workerId,
     codec: m.codec ?? 'unknown',
     writer: m.writer ?? 'unknown',
-    rawBytes: r.chunks.reduce((s, c) => s + (c.header.flags & BlockFlag.ZERO ? 0 : c.header.rawLength), 0),
+    rawBytes: r.chunks.reduce((s, c) => s + (c.header.flags & (BlockFlag.ZERO | BlockFlag.PARENT) ? 0 : c.header.rawLength), 0),
     storedBytes: r.chunks.reduce((s, c) => s + c.header.storedLength, 0),
     zeroPages: areas.reduce((s, a) => s + a.zeroPages, 0),
     filePages: areas.reduce((s, a) => s + a.filePages, 0),
+    ...(inc ? {
+      incremental: {
+        imageId: inc.imageId, depth: inc.depth, fullEvery: inc.fullEvery, parent: inc.parent?.file ?? null,
+        ...(inc.parent ? { parentGeneration: inc.parent.generation } : {}),
+        parentPages: areas.reduce((s, a) => s + a.parentPages, 0), storedPages: inc.storedPages, ...(inc.full ? { full: inc.full } : {}),
+      },
+    } : {}),
     areas,
     threads: r.threads.map((t) => ({
       tid: t.tid,
@@ -170,6 +203,7 @@ export function summaryText(s: ImageSummary): string {
     `  host:        ${s.host}`,
     `  time:        ${s.time}`,
     `  generation:  ${s.generation}`,
+    ...(s.incremental ? [`  incremental: ${incrementalText(s.incremental)}`] : []),
     `  computation: ${s.computation}`,
     `  worker id:   ${s.workerId}`,
     `  codec:       ${s.codec}`,
@@ -177,8 +211,13 @@ export function summaryText(s: ImageSummary): string {
     `  written by:  ${s.writer}`,
     `Memory areas (${s.areas.length}):`,
   ];
-  const rows = s.areas.map((a) => [`${a.start}-${a.end}`, a.perms, a.kind, a.backing, bytes(a.storedBytes), String(a.savedPages), String(a.zeroPages), String(a.filePages), a.path]);
-  out.push(...table(['RANGE', 'PERM', 'KIND', 'BACKING', 'STORED', 'SAVED', 'ZERO', 'FILE', 'PATH'], rows));
+  if (s.incremental?.parent) {
+    const rows = s.areas.map((a) => [`${a.start}-${a.end}`, a.perms, a.kind, a.backing, bytes(a.storedBytes), String(a.savedPages), String(a.parentPages), String(a.zeroPages), String(a.filePages), a.path]);
+    out.push(...table(['RANGE', 'PERM', 'KIND', 'BACKING', 'STORED', 'SAVED', 'PARENT', 'ZERO', 'FILE', 'PATH'], rows));
+  } else {
+    const rows = s.areas.map((a) => [`${a.start}-${a.end}`, a.perms, a.kind, a.backing, bytes(a.storedBytes), String(a.savedPages), String(a.zeroPages), String(a.filePages), a.path]);
+    out.push(...table(['RANGE', 'PERM', 'KIND', 'BACKING', 'STORED', 'SAVED', 'ZERO', 'FILE', 'PATH'], rows));
+  }
   out.push(`Threads (${s.threads.length}):`);
   out.push(...table(['TID', 'ROLE', 'FS BASE', 'NAME'], s.threads.map((t) => [String(t.tid), t.main ? 'main' : t.ckpt ? 'checkpoint' : 'user', t.fsBase, t.name])));
   if (s.fds.length) {
@@ -188,4 +227,10 @@ export function summaryText(s: ImageSummary): string {
   }
   if (s.plugins.length) out.push(`Plugin sections: ${s.plugins.join(', ')}`);
   return out.join('\n') + '\n';
+}
+
+function incrementalText(i: NonNullable<ImageSummary['incremental']>): string {
+  const every = `a full image every ${i.fullEvery} generations`;
+  if (!i.parent) return `full image (${i.full ?? 'starts a chain'}); ${every}`;
+  return `parent ${i.parent} (generation ${i.parentGeneration}), ${i.parentPages} pages left to it, ${i.storedPages} stored; chain depth ${i.depth}, ${every}`;
 }

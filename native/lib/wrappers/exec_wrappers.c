@@ -50,6 +50,10 @@ static int our_vars(char out[][DMTCP_MAX_PATH + 32], int max, char **env)
   if (g_cfg.unique_ckpt && n < max) dstrlcpy(out[n++], "DMTCP_UNIQUE_CKPT_PLUGIN=1", sizeof out[0]);
   if (g_cfg.debug && n < max) dstrlcpy(out[n++], "DMTCP_DEBUG=1", sizeof out[0]);
   if (g_cfg.ckpt_open_files && n < max) dstrlcpy(out[n++], "DMTCP_CKPT_OPEN_FILES=1", sizeof out[0]);
+  if (g_cfg.incremental && n < max) dstrlcpy(out[n++], "DMTCP_INCREMENTAL=1", sizeof out[0]);
+  if (g_cfg.incremental && n < max) dfmt(out[n++], sizeof out[0], "DMTCP_INCREMENTAL_FULL_EVERY=%d", g_cfg.incremental);
+  if (g_cfg.ts_plugins[0] && n < max) dfmt(out[n++], sizeof out[0], "DMTCP_TS_PLUGINS=%s", g_cfg.ts_plugins);
+  if (plugins_list()[0] && n < max) dfmt(out[n++], sizeof out[0], "DMTCP_PLUGIN=%s", plugins_list());
   if (n < max) dfmt(out[n++], sizeof out[0], "DMTCP_VIRTUAL_PID=%d:%d", vid_self_pid(), (int)d_getpid());
   if (n < max) {
     char map[DMTCP_MAX_PATH];
@@ -66,14 +70,15 @@ static int ours(const char *entry)
                                        "DMTCP_TMPDIR=", "DMTCP_CHECKPOINT_DIR=", "DMTCP_CODEC=",
                                        "DMTCP_UNIQUE_CKPT_PLUGIN=", "DMTCP_DEBUG=", "DMTCP_VIRTUAL_PID=",
                                        "DMTCP_COMPUTATION=", "DMTCP_PORT=", "DMTCP_HOST=", "DMTCP_PIDMAP=",
-                                       "DMTCP_CKPT_OPEN_FILES=", 0 };
+                                       "DMTCP_CKPT_OPEN_FILES=", "DMTCP_PLUGIN=", "DMTCP_TS_PLUGINS=",
+                                       "DMTCP_INCREMENTAL=", "DMTCP_INCREMENTAL_FULL_EVERY=", 0 };
   for (int i = 0; names[i]; i++) {
     if (!strncmp(entry, names[i], strlen(names[i]))) return 1;
   }
   return 0;
 }
 
-#define MAX_OURS 16
+#define MAX_OURS 20   /* every variable our_vars() can produce, with room to spare */
 
 /* The caller's environment without our variables, followed by ours; `vars` and `list` live in the caller's frame. */
 #define WITH_OUR_ENV(envp, result)                                                                  \

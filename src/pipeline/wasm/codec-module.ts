@@ -39,6 +39,9 @@ export interface CodecExports extends WebAssembly.Exports {
   dlzCompress(src: number, srcLen: number, dst: number, dstCap: number, level: number): number;
   /** Decompresses into exactly dstLen bytes; returns dstLen or a negative DlzError code. */
   dlzDecompress(src: number, srcLen: number, dst: number, dstLen: number): number;
+  /** Incremental images' diff stage: XXH64 of each `pageSize` page at `data` into `hashes` (u64 each) and a byte per
+   *  page into `changed` (1 when `known` is 0 for it or its hash differs from `prev`); returns the changed count. */
+  pageDiff(data: number, len: number, pageSize: number, prev: number, known: number, hashes: number, changed: number): number;
 }
 
 /** Negative results of dlzDecompress (docs/CODEC-DLZ.md). */

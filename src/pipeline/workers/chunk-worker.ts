@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import type { CodecImpl, CreateCodec } from '../codec';
 import { processVmRead, processVmWrite } from '../../native/addon';
 import { hashInPlace, threadCodecModule } from '../wasm/thread-stage';
-import type { CodecRef, DecodeJob, EncodeJob, Job, JobResult } from './protocol';
+import type { CodecRef, DecodeJob, DiffJob, DiffPiece, EncodeJob, Job, JobResult } from './protocol';
 
 const codecs = new Map<string, CodecImpl>();
 const files = new Map<string, number>();
@@ -115,10 +115,13 @@ function decode(job: DecodeJob): JobResult {
     return fail('corrupt', `decoded chunk checksum mismatch (expected ${hex(job.rawChecksum)}, found ${hex(rawSum)})`);
   }
   if (job.sink) {
-    try {
-      processVmWrite(job.sink.pid, job.sink.address, raw);
-    } catch (e) {
-      return { op: 'error', job: job.job, kind: 'write', message: `writing into process ${job.sink.pid} at 0x${job.sink.address.toString(16)} failed: ${(e as Error).message}`, buffers: lent ? [lent, job.out] : [job.out] };
+    const slices = job.sink.slices ?? [{ from: 0, length: raw.length, address: job.sink.address }];
+    for (const s of slices) {
+      try {
+        processVmWrite(job.sink.pid, s.address, raw.subarray(s.from, s.from + s.length));
+      } catch (e) {
+        return { op: 'error', job: job.job, kind: 'write', message: `writing into process ${job.sink.pid} at 0x${s.address.toString(16)} failed: ${(e as Error).message}`, buffers: lent ? [lent, job.out] : [job.out] };
+      }
     }
     return { op: 'decode', job: job.job, out: job.out, stored: lent, delivered: true };
   }
@@ -126,11 +129,91 @@ function decode(job: DecodeJob): JobResult {
   return { op: 'decode', job: job.job, out: job.out, stored: lent, delivered: false };
 }
 
+const PAGE = 4096;
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+/**
+ * The diff stage. The chunk is staged at heapBase, as for encoding, and hashed page by page there; the hashes, the
+ * previous ones, their known flags and the changed flags follow the codec's output area. A chunk whose every page
+ * changed (always, in a full image) is compressed where it is staged, exactly like an encoded chunk. Otherwise the
+ * changed runs are first set aside after the flags, then each is staged at heapBase and compressed in turn. Unchanged
+ * runs become parent pieces whose checksum is the XXH64 of their page hashes.
+ */
+function diff(job: DiffJob): JobResult {
+  const mod = threadCodecModule();
+  const len = job.source.length;
+  const pages = len / PAGE;
+  const hashesAt = align64(mod.outputOffset(len) + (mod.exports.dlzBound(len) >>> 0));
+  const prevAt = hashesAt + pages * 8;
+  const knownAt = prevAt + pages * 8;
+  const changedAt = knownAt + pages;
+  const asideAt = align64(changedAt + pages);
+  mod.ensure(asideAt + len);
+  const base = mod.heapBase;
+  const view = (at: number, n: number) => new Uint8Array(mod.exports.memory.buffer, base + at, n);
+  if (job.source.kind === 'pull') {
+    try {
+      processVmRead(job.source.pid, job.source.address, view(0, len));
+    } catch (e) {
+      return { op: 'error', job: job.job, kind: 'read', message: `reading the process's memory at 0x${job.source.address.toString(16)} failed: ${(e as Error).message}`, buffers: [job.out] };
+    }
+  } else {
+    view(0, len).set(new Uint8Array(job.source.data, 0, len));
+  }
+  if (job.previous.byteLength === pages * 9) view(prevAt, pages * 9).set(new Uint8Array(job.previous));   // hashes, then known flags
+  else view(knownAt, pages).fill(0);
+  const changedCount = mod.exports.pageDiff(base, len, PAGE, base + prevAt, base + knownAt, base + hashesAt, base + changedAt) >>> 0;
+  const changed = view(changedAt, pages).slice();
+  const hashes = view(hashesAt, pages * 8).slice().buffer;
+
+  const pieces: DiffPiece[] = [];
+  const runs: { offset: number; length: number; aside: number }[] = [];
+  let aside = 0;
+  for (let first = 0; first < pages; ) {
+    let end = first + 1;
+    while (end < pages && changed[end] === changed[first]) end++;
+    const offset = first * PAGE;
+    const length = (end - first) * PAGE;
+    if (changed[first]) {
+      runs.push({ offset, length, aside });
+      aside += length;
+      pieces.push({ offset, length, parent: false, codecId: 0, rawChecksum: hashInPlace(mod, base + offset, length), storedChecksum: 0n, storedAt: 0, storedLength: 0 });
+    } else {
+      const digest = hashInPlace(mod, base + hashesAt + first * 8, (end - first) * 8);
+      pieces.push({ offset, length, parent: true, codecId: 0, rawChecksum: digest, storedChecksum: 0n, storedAt: 0, storedLength: 0 });
+    }
+    first = end;
+  }
+  const whole = changedCount === pages;
+  const mem = () => new Uint8Array(mod.exports.memory.buffer);
+  if (!whole) for (const r of runs) mem().copyWithin(base + asideAt + r.aside, base + r.offset, base + r.offset + r.length);
+  const codec = job.codec.id !== 0 ? codecFor(job.codec) : null;
+  let outPos = 0;
+  let k = 0;
+  for (const piece of pieces) {
+    if (piece.parent) continue;
+    const r = runs[k++];
+    if (!whole) mem().copyWithin(base, base + asideAt + r.aside, base + asideAt + r.aside + r.length);
+    const stored = codec ? codec.compress(mod.inputView(r.length)) : null;
+    const payload = stored ?? view(0, r.length);   // taken after compressing, which may grow memory
+    piece.codecId = stored ? job.codec.id : 0;
+    piece.storedChecksum = stored ? hashView(stored) : piece.rawChecksum;
+    new Uint8Array(job.out, outPos, payload.length).set(payload);
+    piece.storedAt = outPos;
+    piece.storedLength = payload.length;
+    outPos += payload.length;
+  }
+  return { op: 'diff', job: job.job, out: job.out, hashes, pieces, data: job.source.kind === 'bytes' ? job.source.data : undefined };
+}
+
 function run(job: Job): JobResult {
   try {
-    return job.op === 'encode' ? encode(job) : decode(job);
+    return job.op === 'encode' ? encode(job) : job.op === 'diff' ? diff(job) : decode(job);
   } catch (e) {
-    const buffers = job.op === 'encode' ? [job.out] : job.stored instanceof ArrayBuffer ? [job.stored, job.out] : [job.out];
+    const buffers = job.op === 'encode' || job.op === 'diff' ? [job.out] : job.stored instanceof ArrayBuffer ? [job.stored, job.out] : [job.out];
     return { op: 'error', job: job.job, kind: 'internal', message: (e as Error).stack ?? String(e), buffers };
   }
 }
@@ -138,9 +221,10 @@ function run(job: Job): JobResult {
 parentPort!.on('message', (job: Job) => {
   const result = run(job);
   const transfer = new Set<ArrayBuffer>();
-  if (result.op === 'encode') {
+  if (result.op === 'encode' || result.op === 'diff') {
     transfer.add(result.out);
     if (result.data) transfer.add(result.data);
+    if (result.op === 'diff') transfer.add(result.hashes);
   } else if (result.op === 'decode') {
     transfer.add(result.out);
     if (result.stored) transfer.add(result.stored);

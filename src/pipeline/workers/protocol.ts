@@ -36,11 +36,26 @@ export interface DecodeJob {
   storedChecksum: bigint;
   /** Receives the decoded bytes (at least rawLength bytes); unused when `sink` is set. */
   out: ArrayBuffer;
-  /** Write the decoded bytes straight into this process's memory instead (process_vm_writev). */
-  sink?: { pid: number; address: bigint };
+  /** Write the decoded bytes straight into this process's memory instead (process_vm_writev); with `slices`, only
+   *  those parts of them, each at its own address. */
+  sink?: { pid: number; address: bigint; slices?: { from: number; length: number; address: bigint }[] };
 }
 
-export type Job = EncodeJob | DecodeJob;
+/** Incremental images' diff stage: hash every page of the chunk, compare with the previous generation's hashes, and
+ *  encode only the runs of changed pages (with `codec`), all in one staging of the chunk. */
+export interface DiffJob {
+  op: 'diff';
+  job: number;
+  codec: CodecRef;
+  source: ChunkSource;
+  /** The previous generation's view of the chunk's pages: a u64 XXH64 per page, then a byte per page that is 1 when
+   *  that hash is known (the parent image holds the page). Empty: nothing is known, every page is new. */
+  previous: ArrayBuffer;
+  /** Receives the stored payloads of the changed runs, back to back (at least source.length bytes). */
+  out: ArrayBuffer;
+}
+
+export type Job = EncodeJob | DecodeJob | DiffJob;
 
 export interface EncodeResult {
   op: 'encode';
@@ -76,4 +91,32 @@ export interface JobFailure {
   buffers?: ArrayBuffer[];
 }
 
-export type JobResult = EncodeResult | DecodeResult | JobFailure;
+/** A run of pages of a diffed chunk: unchanged (`parent`: the parent image holds it) or encoded into `out`. */
+export interface DiffPiece {
+  /** Byte offset and length within the chunk (whole pages). */
+  offset: number;
+  length: number;
+  parent: boolean;
+  /** Changed runs: the codec id that encoded the payload (0 = the raw bytes). */
+  codecId: number;
+  /** Changed runs: XXH64 of the raw bytes. Parent runs: XXH64 of the run's page hashes (u64 little-endian each). */
+  rawChecksum: bigint;
+  storedChecksum: bigint;
+  /** Changed runs: where the payload is in `out`, and its length. */
+  storedAt: number;
+  storedLength: number;
+}
+
+export interface DiffResult {
+  op: 'diff';
+  job: number;
+  out: ArrayBuffer;
+  /** XXH64 of every page of the chunk (u64 little-endian each): the next generation's `previous`. */
+  hashes: ArrayBuffer;
+  /** The chunk's pages as runs, in order, covering it exactly. */
+  pieces: DiffPiece[];
+  /** The source buffer, returned for reuse (bytes sources only). */
+  data?: ArrayBuffer;
+}
+
+export type JobResult = EncodeResult | DecodeResult | DiffResult | JobFailure;
