@@ -67,5 +67,19 @@ export const PROBE_FLAGS: usize = HUF_MULTI + MULTI_BYTES;
 /** First byte after the scratch region: the start of the caller's heap (heapBase()). */
 export const HEAP_START: usize = PROBE_FLAGS + PROBE_FLAGS_BYTES;
 
+/** Counts the four bytes of `word` in BYTE_HIST's four interleaved u32[256] tables (one per byte lane, so
+ *  consecutive increments do not wait on each other); the caller sums the tables. */
+@inline
+export function countWordBytes(word: u32): void {
+  const a = BYTE_HIST + ((<usize>word & 0xff) << 2);
+  const b = BYTE_HIST + 1024 + ((<usize>(word >> 8) & 0xff) << 2);
+  const c = BYTE_HIST + 2048 + ((<usize>(word >> 16) & 0xff) << 2);
+  const d = BYTE_HIST + 3072 + (<usize>(word >> 24) << 2);
+  store<u32>(a, load<u32>(a) + 1);
+  store<u32>(b, load<u32>(b) + 1);
+  store<u32>(c, load<u32>(c) + 1);
+  store<u32>(d, load<u32>(d) + 1);
+}
+
 /** Size of the scratch region. */
 export const SCRATCH_BYTES: usize = HEAP_START - SCRATCH_BASE;

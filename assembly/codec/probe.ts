@@ -1,5 +1,5 @@
 // Entropy probe: classifies fixed-size input segments as random (store raw) or worth compressing.
-import { BYTE_HIST, PROBE_FLAGS } from './layout';
+import { BYTE_HIST, PROBE_FLAGS, countWordBytes } from './layout';
 
 /** Inputs are classified in segments of this many bytes (a divisor of BLOCK_MAX). */
 export const PROBE_SEGMENT: u32 = 16384;
@@ -23,15 +23,7 @@ function sampledSquares(ptr: usize, len: u32): u32 {
   for (let r: u32 = 0; r < SAMPLE_RUNS; r++) {
     const run = ptr + <usize>(r * stride);
     for (let i: u32 = 0; i < SAMPLE_RUN; i += 4) {
-      const word = load<u32>(run + i);
-      const a = hist + ((<usize>word & 0xff) << 2);
-      const b = hist + 1024 + ((<usize>(word >> 8) & 0xff) << 2);
-      const c = hist + 2048 + ((<usize>(word >> 16) & 0xff) << 2);
-      const d = hist + 3072 + (<usize>(word >> 24) << 2);
-      store<u32>(a, load<u32>(a) + 1);
-      store<u32>(b, load<u32>(b) + 1);
-      store<u32>(c, load<u32>(c) + 1);
-      store<u32>(d, load<u32>(d) + 1);
+      countWordBytes(load<u32>(run + i));
     }
   }
   let squares: u32 = 0;

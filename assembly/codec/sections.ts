@@ -2,7 +2,7 @@
 import {
   SECTION_RAW, SECTION_RLE, SECTION_HUF1, SECTION_HUF4, HUF4_MIN_SYMBOLS, BYTE_ALPHABET, store24,
 } from './format';
-import { BYTE_HIST, HUF_CODES, HUF_LENS } from './layout';
+import { BYTE_HIST, HUF_CODES, HUF_LENS, countWordBytes } from './layout';
 import { buildLengths, buildEncodeTable, codedBits, tableSize, writeTable } from './huffman';
 
 /** Mode and Huffman symbol count chosen by the last planSection() call. */
@@ -15,15 +15,7 @@ function histogram(ptr: usize, len: u32): void {
   memory.fill(hist, 0, 4096);
   let i: u32 = 0;
   while (i + 4 <= len) {
-    const word = load<u32>(ptr + i);
-    const a = hist + ((<usize>word & 0xff) << 2);
-    const b = hist + 1024 + ((<usize>(word >> 8) & 0xff) << 2);
-    const c = hist + 2048 + ((<usize>(word >> 16) & 0xff) << 2);
-    const d = hist + 3072 + (<usize>(word >> 24) << 2);
-    store<u32>(a, load<u32>(a) + 1);
-    store<u32>(b, load<u32>(b) + 1);
-    store<u32>(c, load<u32>(c) + 1);
-    store<u32>(d, load<u32>(d) + 1);
+    countWordBytes(load<u32>(ptr + i));
     i += 4;
   }
   for (; i < len; i++) {

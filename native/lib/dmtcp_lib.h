@@ -162,6 +162,7 @@ void fds_restore_events(void) DMTCP_HIDDEN;
 void fds_write_records(struct stream_out *o) DMTCP_HIDDEN;
 int fds_count(void) DMTCP_HIDDEN;
 struct fd_entry *fds_entries(int *n) DMTCP_HIDDEN;
+int fds_owns(const struct fd_entry *e) DMTCP_HIDDEN;   /* this descriptor is its description's owner (lowest vpid, fd) */
 uint8_t *fds_data(const struct fd_entry *e) DMTCP_HIDDEN;
 void fds_set_data(struct fd_entry *e, const void *head, uint64_t head_len, const void *tail, uint64_t tail_len) DMTCP_HIDDEN;
 int fds_link_held(const char *link, int *self_holds) DMTCP_HIDDEN;

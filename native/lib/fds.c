@@ -36,6 +36,8 @@ struct shared_object {
 #define MAX_SHARED_OBJECTS 4096
 static struct shared_object held_below[MAX_SHARED_OBJECTS];   /* shared mappings of processes with a lower pid */
 static int n_held_below;
+static uint32_t own_link_hash[MAX_FDS];    /* fds_link_held(): this process's links, once per checkpoint */
+static int n_own_links = -1;
 static uint8_t *arena;                 /* drained pipe bytes and saved file contents */
 static uint64_t arena_len, arena_cap;
 
@@ -463,6 +465,7 @@ int fds_capture(const uint32_t *pairs, int n_pairs)
   int dirfd = -1;
   fds_release();
   scan_peers(pairs, n_pairs);
+  n_own_links = -1;
   sockets_begin_capture();
   long n = list_fds("/proc/self/fd", list, MAX_FDS, &dirfd);
   if (n < 0) return -1;
@@ -547,13 +550,17 @@ int fds_capture(const uint32_t *pairs, int n_pairs)
 
 /* Takes the bytes in flight out of every pipe whose read end's description this process owns, keeping them with the
  * record; the pipe is refilled after the checkpoint and recreated full at restart. */
+int fds_owns(const struct fd_entry *e)
+{
+  return (int)e->rec.owner_vpid == vid_self_pid() && e->rec.owner_fd == e->rec.fd;
+}
+
 void fds_drain(void)
 {
-  int vself = vid_self_pid();
   for (int i = 0; i < n_fds; i++) {
     struct fd_entry *e = &fds[i];
     if (e->rec.kind != DMTCP_FD_PIPE || (e->rec.file_flags & O_ACCMODE) != O_RDONLY) continue;
-    if ((int)e->rec.owner_vpid != vself || e->rec.owner_fd != e->rec.fd) continue;
+    if (!fds_owns(e)) continue;
     int avail = 0;
     if (dsys3(__NR_ioctl, e->rec.fd, FIONREAD, (long)&avail) < 0 || avail <= 0) continue;
     uint8_t *dst = arena_reserve((uint64_t)avail);
@@ -685,13 +692,14 @@ static int recreate_event(const struct fd_entry *e)
   return (int)fd;
 }
 
-static void register_epoll_items(int epfd, const struct fd_entry *e)
+/* Watches again what epoll instance e watched. `again`: after sockets were rebuilt, a watch still in place is fine. */
+static void register_epoll_items(int epfd, const struct fd_entry *e, int again)
 {
   const struct dmtcp_epoll_item *items = (const struct dmtcp_epoll_item *)(arena + e->data_off);
   for (uint32_t i = 0; i < e->rec.data_len / sizeof *items; i++) {
     struct { uint32_t events; uint64_t data; } __attribute__((packed)) ev = { items[i].events, items[i].data };
     long r = dsys4(__NR_epoll_ctl, epfd, 1 /* EPOLL_CTL_ADD */, items[i].fd, (long)&ev);
-    if (r < 0) dlog("warning: epoll fd %d: cannot watch fd %d again (%ld)", e->rec.fd, items[i].fd, r);
+    if (r < 0 && !(again && r == -17 /* EEXIST */)) dlog("warning: epoll fd %d: cannot watch fd %d again (%ld)", e->rec.fd, items[i].fd, r);
   }
 }
 
@@ -726,7 +734,7 @@ void fds_restore_events(void)
       } else if (!(e->rec.flags & DMTCP_FD_F_CLOEXEC)) {
         dsys3(__NR_fcntl, fd, F_SETFD, 0);
       }
-      if (e->rec.kind == DMTCP_FD_EPOLL && first < 0) register_epoll_items(e->rec.fd, e);
+      if (e->rec.kind == DMTCP_FD_EPOLL && first < 0) register_epoll_items(e->rec.fd, e, 0);
     }
   }
 }
@@ -773,13 +781,18 @@ int fds_link_held(const char *link, int *self_holds)
     count++;
   }
   if (self_holds) {
+    /* Our own links, read once per checkpoint: every socket asks. */
     static int list[MAX_FDS];
     static char mine[64];
-    *self_holds = 0;
-    long n = list_fds("/proc/self/fd", list, MAX_FDS, 0);
-    for (long i = 0; i < n && !*self_holds; i++) {
-      if (link_of(0, list[i], mine, sizeof mine) > 0 && hash_str(mine) == h) *self_holds = 1;
+    if (n_own_links < 0) {
+      long n = list_fds("/proc/self/fd", list, MAX_FDS, 0);
+      n_own_links = 0;
+      for (long i = 0; i < n; i++) {
+        if (link_of(0, list[i], mine, sizeof mine) > 0) own_link_hash[n_own_links++] = hash_str(mine);
+      }
     }
+    *self_holds = 0;
+    for (int i = 0; i < n_own_links && !*self_holds; i++) *self_holds = own_link_hash[i] == h;
   }
   return count;
 }
@@ -788,13 +801,6 @@ int fds_link_held(const char *link, int *self_holds)
 void fds_restore_epoll_again(void)
 {
   for (int i = 0; i < n_fds; i++) {
-    struct fd_entry *e = &fds[i];
-    if (e->rec.kind != DMTCP_FD_EPOLL) continue;
-    const struct dmtcp_epoll_item *items = (const struct dmtcp_epoll_item *)(arena + e->data_off);
-    for (uint32_t k = 0; k < e->rec.data_len / sizeof *items; k++) {
-      struct { uint32_t events; uint64_t data; } __attribute__((packed)) ev = { items[k].events, items[k].data };
-      long r = dsys4(__NR_epoll_ctl, e->rec.fd, 1 /* EPOLL_CTL_ADD */, items[k].fd, (long)&ev);
-      if (r < 0 && r != -17 /* EEXIST */) dlog("warning: epoll fd %d: cannot watch fd %d again (%ld)", e->rec.fd, items[k].fd, r);
-    }
+    if (fds[i].rec.kind == DMTCP_FD_EPOLL) register_epoll_items(fds[i].rec.fd, &fds[i], 1);
   }
 }

@@ -227,7 +227,7 @@ static int is_stream(const struct dmtcp_sock_state *st)
 /* A connection whose two ends both belong to the computation, that this process drains and rebuilds. */
 static int rebuilt_here(const struct fd_entry *e, const struct dmtcp_sock_state *st)
 {
-  if ((int)e->rec.owner_vpid != vid_self_pid() || e->rec.owner_fd != e->rec.fd) return 0;
+  if (!fds_owns(e)) return 0;
   if ((st->flags & (DMTCP_SOCK_CONNECTED | DMTCP_SOCK_INSIDE)) != (DMTCP_SOCK_CONNECTED | DMTCP_SOCK_INSIDE)) return 0;
   return is_stream(st) || st->family == AF_UNIX;
 }
@@ -306,7 +306,7 @@ void sockets_capture(struct fd_entry *e, int fd)
         if (mine_shared != peer_shared) st.role = mine_shared ? DMTCP_SOCK_ROLE_CONNECT : DMTCP_SOCK_ROLE_ACCEPT;
         else st.role = st.ino < st.peer_ino ? DMTCP_SOCK_ROLE_ACCEPT : DMTCP_SOCK_ROLE_CONNECT;
       }
-    } else if (st.type == SOCK_STREAM && (int)e->rec.owner_vpid == vid_self_pid() && e->rec.owner_fd == fd) {
+    } else if (st.type == SOCK_STREAM && fds_owns(e)) {
       char a[160], b[160];
       dlog("warning: fd %d: connection %s -> %s leads outside the computation; after a restart it reads end-of-file",
            fd, describe_addr(st.local, st.local_len, a, sizeof a), describe_addr(st.peer, st.peer_len, b, sizeof b));
@@ -635,12 +635,16 @@ static int refill_stream_step(struct exchange *x, short revents)
   return x->done_in && x->done_out;
 }
 
+static int refill_step(struct exchange *x, short revents)
+{
+  return is_stream(x->st) ? refill_stream_step(x, revents) : refill_dgram_step(x, revents);
+}
+
 void sockets_refill(void)
 {
   static uint8_t headers[MAX_SOCKS][16];
   collect_exchanges();
-  int n_stream = 0, n_dgram = 0;
-  /* Ends whose peer had shut down, or that had shut down themselves, cannot echo: both skip the exchange. */
+  /* An end whose peer had shut down cannot have its bytes echoed back: it skips the exchange. */
   int kept = 0;
   for (int i = 0; i < n_ex; i++) {
     if (ex[i].st->flags & DMTCP_SOCK_PEER_CLOSED) {
@@ -651,48 +655,36 @@ void sockets_refill(void)
     ex[kept++] = ex[i];
   }
   n_ex = kept;
-  for (int pass = 0; pass < 2; pass++) {
-    /* Streams and datagram pairs run apart: their steps differ. */
-    int saved_n = n_ex;
-    static struct exchange all[MAX_SOCKS];
-    __builtin_memcpy(all, ex, sizeof ex[0] * (size_t)saved_n);
-    n_ex = 0;
-    for (int i = 0; i < saved_n; i++) {
-      if (is_stream(all[i].st) == (pass == 0)) ex[n_ex++] = all[i];
+  int n_stream = 0;
+  for (int i = 0; i < n_ex; i++) {
+    struct exchange *x = &ex[i];
+    const uint8_t *data = (const uint8_t *)(x->st + 1);
+    uint64_t len = x->st->drained;
+    if (is_stream(x->st)) {
+      __builtin_memcpy(headers[i], refill_magic, 8);
+      __builtin_memcpy(headers[i] + 8, &len, 8);
+      if (len) grow_buffer(x->fd, SO_RCVBUF, len);
+      x->out[0] = headers[i];
+      x->out_len[0] = 16;
+      x->out[1] = data;
+      x->out_len[1] = len;
+      n_stream++;
+    } else {
+      dsend[i].saved = data;
+      dsend[i].len = len;
+      dsend[i].pos = 0;
+      dsend[i].ended = 0;
+      dgram_echo[i].len = 0;
+      dgram_echo_pos[i] = 0;
     }
-    for (int i = 0; i < n_ex; i++) {
-      struct exchange *x = &ex[i];
-      const uint8_t *data = (const uint8_t *)(x->st + 1);
-      uint64_t len = x->st->drained;
-      if (pass == 0) {
-        __builtin_memcpy(headers[i], refill_magic, 8);
-        __builtin_memcpy(headers[i] + 8, &len, 8);
-        if (len) grow_buffer(x->fd, SO_RCVBUF, len);
-        x->out[0] = headers[i];
-        x->out_len[0] = 16;
-        x->out[1] = data;
-        x->out_len[1] = len;
-        n_stream++;
-      } else {
-        dsend[i].saved = data;
-        dsend[i].len = len;
-        dsend[i].pos = 0;
-        dsend[i].ended = 0;
-        dgram_echo[i].len = 0;
-        dgram_echo_pos[i] = 0;
-        n_dgram++;
-      }
-    }
-    run_exchanges(pass == 0 ? refill_stream_step : refill_dgram_step, "refilling");
-    restore_flags();
-    for (int i = 0; i < n_ex; i++) {
-      buf_free(&ex[i].in);
-      if (pass == 1) buf_free(&dgram_echo[i]);
-    }
-    __builtin_memcpy(ex, all, sizeof ex[0] * (size_t)saved_n);
-    n_ex = saved_n;
   }
-  if (n_stream + n_dgram) dlog_debug("refilled %d stream and %d datagram socket(s)", n_stream, n_dgram);
+  run_exchanges(refill_step, "refilling");
+  restore_flags();
+  for (int i = 0; i < n_ex; i++) {
+    buf_free(&ex[i].in);
+    buf_free(&dgram_echo[i]);
+  }
+  if (n_ex) dlog_debug("refilled %d stream and %d datagram socket(s)", n_stream, n_ex - n_stream);
 }
 
 /* ---- restart ---- */
@@ -823,8 +815,8 @@ static void bind_again(int fd, struct dmtcp_sock_state *st)
     const char *path = (const char *)st->local + 2;
     if (dsys2(__NR_lstat, (long)path, (long)&sb) == 0 && S_ISSOCK(sb.st_mode)) dsys1(__NR_unlink, (long)path);
   }
-  /* Held through listen(): connections of the killed process may linger in TIME_WAIT on this port. */
-  int reuse = 1;
+  /* Held through listen(): connections of the killed process may linger in TIME_WAIT on this port. The program's
+   * own setting comes back in restore_options(). */
   set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   long r = dsys3(__NR_bind, fd, (long)addr, st->local_len);
   if (r == -EADDRINUSE_ && (st->family == AF_INET || st->family == AF_INET6)) {
@@ -841,7 +833,6 @@ static void bind_again(int fd, struct dmtcp_sock_state *st)
     char was[160];
     dlog("warning: fd %d: cannot bind %s again (errno %ld)", fd, describe_addr(st->local, st->local_len, was, sizeof was), -r);
   }
-  (void)reuse;    /* the program's own setting comes back in restore_options(), after listen() */
 }
 
 /* An outside connection comes back closed: connected to a listener of our own that is gone at once. */
@@ -851,8 +842,6 @@ static void connect_closed(int fd, const struct dmtcp_sock_state *st)
   if (l < 0) return;
   uint8_t pub[128];
   uint32_t plen;
-  uint8_t loop[128];
-  __builtin_memset(loop, 0, sizeof loop);
   if (fresh_address((int)l, st, pub, &plen) == 0 && dsys2(__NR_listen, l, 1) == 0) {
     if (st->family == AF_INET) {
       ((struct sockaddr_in *)pub)->sin_addr.s_addr = __builtin_bswap32(0x7f000001);
@@ -900,7 +889,7 @@ void sockets_restart_bind(void)
   for (int i = 0; i < n; i++) {
     struct fd_entry *e = &all[i];
     struct dmtcp_sock_state *st = state_of(e);
-    if (!st || (int)e->rec.owner_vpid != vid_self_pid() || e->rec.owner_fd != e->rec.fd) continue;
+    if (!st || !fds_owns(e)) continue;
     int fd = ensure_socket(e, st);
     if (fd < 0) {
       dlog("warning: fd %d: cannot create a socket of family %u again", e->rec.fd, st->family);
@@ -941,7 +930,7 @@ void sockets_restart_publish(void)
     if (!st) continue;
     int fd = e->rec.fd;
     if (is_stream(st) && (st->flags & DMTCP_SOCK_CONNECTED) && !(st->flags & DMTCP_SOCK_INSIDE) &&
-        (int)e->rec.owner_vpid == vid_self_pid() && e->rec.owner_fd == fd && get_int(fd, SOL_SOCKET, SO_DOMAIN) == st->family) {
+        fds_owns(e) && get_int(fd, SOL_SOCKET, SO_DOMAIN) == st->family) {
       connect_closed(fd, st);
       continue;
     }
@@ -1117,7 +1106,7 @@ void sockets_restart_connect(void)
   struct fd_entry *all = fds_entries(&n);
   for (int i = 0; i < n; i++) {
     struct dmtcp_sock_state *st = state_of(&all[i]);
-    if (st && (int)all[i].rec.owner_vpid == vid_self_pid() && all[i].rec.owner_fd == all[i].rec.fd) restore_options(&all[i], st);
+    if (st && fds_owns(&all[i])) restore_options(&all[i], st);
   }
   fds_restore_epoll_again();
 }

@@ -9,7 +9,7 @@ import { KEYS_HELP, listText, statusText } from '../coordinator/format';
 import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
 import { binCommand } from '../paths';
-import { helpText, optFlag, optInt, optString, parseArgs, parseIntStrict, type OptionSpec } from './args';
+import { helpText, optFlag, optString, parseArgs, parseIntStrict, type OptionSpec } from './args';
 import { DEFAULT_PORT, cleanEnv, writePortFile } from './coordinator-location';
 import { CliError, runMain } from './errors';
 

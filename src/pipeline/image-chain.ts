@@ -234,3 +234,16 @@ function resolveIn(child: ImageReader, lo: number, hi: number, out: ParentSlice[
     throw new ImageError(image.path, undefined, `holds no pages at 0x${pos.toString(16)}-0x${hi.toString(16)}, which ${path.basename(child.path)} takes from it (the chain is damaged)`);
   }
 }
+
+/** Opens an image and, for an incremental one, the chain of parents beside it (a missing or replaced parent is an
+ *  error naming it); nothing stays open when that fails. */
+export function openImageChain(file: string): ImageReader {
+  const reader = ImageReader.open(file);
+  try {
+    openChain(reader);
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+  return reader;
+}

@@ -5,7 +5,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { Rec, RecSize, STREAM_F_NEGOTIATE } from '../protocol/constants';
 import { BlockFlag, BlockKind, CHUNK_SIZE, FileFlag, MAX_CHUNK_RAW, align8 } from './image-format';
-import { imageStage, type AreaRecord, type ProcessRecord, type ThreadRecord } from './wasm/image-module';
+import { imageStage, type AreaRecord, type ProcessRecord } from './wasm/image-module';
 import { parsePages, type PagesRecord, type RawStreamSink } from './raw-stream';
 import { imagePathFor, processStrings } from './process-info';
 import type { Pipeline } from './pipeline';

@@ -8,8 +8,9 @@ import { BLOCK_HEADER_SIZE, BlockFlag, BlockKind, FILE_HEADER_SIZE, TRAILER_SIZE
 import { ImageError, type ImageReader } from './image-reader';
 import { PluginError, type Pipeline } from './pipeline';
 import { FormatError, imageStage, type BlockHeader } from './wasm/image-module';
-import type { CheckpointContext, ChunkWork, CodecDescriptor, RestartContext } from './types';
+import type { CheckpointContext, ChunkWork, CodecDescriptor } from './types';
 import { ChunkError } from '../plugins/compression';
+import { restartContextOf } from './restore-decoder';
 
 const PADDING = Buffer.alloc(8);
 
@@ -58,10 +59,7 @@ function describeError(reader: ImageReader, at: number, e: unknown): Error {
  */
 export async function reencodeImage(pipeline: Pipeline, reader: ImageReader, output: string): Promise<ReencodeResult> {
   const stage = imageStage();
-  const restart: RestartContext = {
-    imagePath: reader.path, process: reader.process, strings: reader.strings, areas: reader.areas,
-    threads: reader.threads, meta: reader.meta, sections: reader.plugins, restartInfo: new Map(),
-  };
+  const restart = restartContextOf(reader);
   const contexts = new Map<number, CheckpointContext>();
   const checkpointContext = (codecId: number): CheckpointContext => {
     let ctx = contexts.get(codecId);

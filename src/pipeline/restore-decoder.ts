@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { Rec, StreamTlv } from '../protocol/constants';
 import { BLOCK_HEADER_SIZE, BlockFlag } from './image-format';
 import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
-import { openChain, resolveParent } from './image-chain';
+import { openImageChain, resolveParent } from './image-chain';
 import { PluginError, type Pipeline } from './pipeline';
 import { pagesRecord, streamHeader, streamRecord, encodeTlvs } from './raw-stream';
 import type { ChunkWork, RestartContext, SinkSlice } from './types';
@@ -30,13 +30,7 @@ export function restartContextOf(reader: ImageReader, restartInfo: Map<number, s
 /** Opens an image and, for an incremental one, its chain of parents; builds the restart context plugins see; runs
  *  checkArea so unusable images fail early. */
 export function openForRestart(pipeline: Pipeline, imagePath: string, restartInfo: Map<number, string>): { reader: ImageReader; ctx: RestartContext } {
-  const reader = ImageReader.open(imagePath);
-  try {
-    openChain(reader);
-  } catch (e) {
-    reader.close();
-    throw e;
-  }
+  const reader = openImageChain(imagePath);
   const ctx = restartContextOf(reader, restartInfo);
   for (const area of reader.areas) {
     const problem = pipeline.hooks.checkArea.call(area, ctx);

@@ -2,38 +2,14 @@
 // worker in flight, handed to the caller in file order. No checkArea: inspecting an image needs no mapped file.
 // A PARENT chunk of an incremental image is assembled from the chunks of its ancestors (the chain must be open).
 import { BLOCK_HEADER_SIZE, BlockFlag } from '../../src/pipeline/image-format';
-import { openChain, resolveParent } from '../../src/pipeline/image-chain';
+import { resolveParent } from '../../src/pipeline/image-chain';
+import { restartContextOf } from '../../src/pipeline/restore-decoder';
 import { ImageError, ImageReader, type ChunkEntry } from '../../src/pipeline/image-reader';
 import { PluginError, type Pipeline } from '../../src/pipeline/pipeline';
 import { ChunkError } from '../../src/plugins/compression';
 import type { ChunkWork, RestartContext } from '../../src/pipeline/types';
 
-/** Opens an image and, for an incremental one, the chain of parents beside it (a missing or replaced parent is an
- *  error naming it). */
-export function openImage(file: string): ImageReader {
-  const reader = ImageReader.open(file);
-  try {
-    openChain(reader);
-  } catch (e) {
-    reader.close();
-    throw e;
-  }
-  return reader;
-}
-
-/** The context decodeChunk and resolveCodec see; nothing will be restarted, so restartInfo stays empty. */
-export function restartContext(reader: ImageReader): RestartContext {
-  return {
-    imagePath: reader.path,
-    process: reader.process,
-    strings: reader.strings,
-    areas: reader.areas,
-    threads: reader.threads,
-    meta: reader.meta,
-    sections: reader.plugins,
-    restartInfo: new Map(),
-  };
-}
+export { openImageChain as openImage } from '../../src/pipeline/image-chain';
 
 /** Decoded ancestors' chunks, shared by the PARENT chunks that take pieces of them (a few, most recent first). */
 const ancestorCache = new WeakMap<Pipeline, Map<string, Promise<Buffer>>>();
@@ -47,7 +23,7 @@ function decodeAncestor(pipeline: Pipeline, image: ImageReader, c: ChunkEntry): 
   if (p) {
     cache.delete(key);   // most recently used goes last
   } else {
-    p = decodeChunk(pipeline, image, restartContext(image), c).then((d) => {
+    p = decodeChunk(pipeline, image, restartContextOf(image), c).then((d) => {
       const copy = Buffer.from(d.raw);
       d.release();
       return copy;

@@ -11,7 +11,8 @@ import { defaultPlugins } from '../../src/plugins';
 import { parseAddress, parseRange } from './addresses';
 import { areaLabel, hexAddr } from './areas';
 import { openBinarySink, refuseTerminal } from './binary-out';
-import { forEachDecoded, openImage, restartContext } from './chunks';
+import { forEachDecoded, openImage } from './chunks';
+import { restartContextOf } from '../../src/pipeline/restore-decoder';
 import { MappedFiles } from './mapped-files';
 
 export const EXTRACT_USAGE = 'Usage: readimage extract IMAGE --area ADDR [--range START-END] [-o FILE]';
@@ -91,7 +92,7 @@ export async function extractArea(
   const backing = (lo: bigint, hi: bigint) => fill(lo, hi, area.backing === Backing.FILE);
   const chunks = chunksIn(reader, index, from, to);
   let pos = from;
-  await forEachDecoded(pipeline, reader, restartContext(reader), chunks, async (c, raw) => {
+  await forEachDecoded(pipeline, reader, restartContextOf(reader), chunks, async (c, raw) => {
     const start = c.header.offset;
     const lo = start > pos ? start : pos;
     const end = start + BigInt(c.header.rawLength);

@@ -4,7 +4,8 @@ import { Backing, PAGE_SIZE } from '../../src/protocol/constants';
 import type { ImageReader } from '../../src/pipeline/image-reader';
 import type { Pipeline } from '../../src/pipeline/pipeline';
 import { BlockFlag } from '../../src/pipeline/image-format';
-import { forEachDecoded, restartContext } from './chunks';
+import { forEachDecoded } from './chunks';
+import { restartContextOf } from '../../src/pipeline/restore-decoder';
 import type { MappedFiles } from './mapped-files';
 import { pageDigest, type AreaPages } from './page-diff';
 
@@ -24,7 +25,7 @@ export async function buildPageMaps(pipeline: Pipeline, reader: ImageReader, fil
     maps.set(i, pages);
   });
   const chunks = reader.chunks.filter((c) => reader.areas[c.header.area].backing !== Backing.NONE);
-  await forEachDecoded(pipeline, reader, restartContext(reader), chunks, (c, raw) => {
+  await forEachDecoded(pipeline, reader, restartContextOf(reader), chunks, (c, raw) => {
     const pages = maps.get(c.header.area)!;
     const first = Number(c.header.offset / BigInt(PAGE_SIZE));
     const count = Math.ceil(c.header.rawLength / PAGE_SIZE);
