@@ -306,7 +306,8 @@ void sockets_capture(struct fd_entry *e, int fd)
         if (mine_shared != peer_shared) st.role = mine_shared ? DMTCP_SOCK_ROLE_CONNECT : DMTCP_SOCK_ROLE_ACCEPT;
         else st.role = st.ino < st.peer_ino ? DMTCP_SOCK_ROLE_ACCEPT : DMTCP_SOCK_ROLE_CONNECT;
       }
-    } else if (st.type == SOCK_STREAM && fds_owns(e)) {
+    } else if (st.type == SOCK_STREAM && fd > 2 && fds_owns(e)) {
+      /* Descriptors 0-2 connected outside become dmtcp_restart's own at restart, not a closed connection. */
       char a[160], b[160];
       dlog("warning: fd %d: connection %s -> %s leads outside the computation; after a restart it reads end-of-file",
            fd, describe_addr(st.local, st.local_len, a, sizeof a), describe_addr(st.peer, st.peer_len, b, sizeof b));
