@@ -1,10 +1,11 @@
 // addon.cc: the few process operations Node cannot do itself: replace the process image (execve), start a detached
-// grandchild, and make pipes whose ends survive exec. Thin and checked; the typed wrapper is src/native/addon.ts.
+// grandchild, make pipes whose ends survive exec, and give memory aligned for O_DIRECT transfers. Thin and checked; the typed wrapper is src/native/addon.ts.
 #include <napi.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -247,7 +248,38 @@ Napi::Value ProcessVm(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(buf.ByteLength()));
 }
 
+// alignedBuffer(bytes, alignment): an ArrayBuffer whose memory starts on an `alignment` boundary (a power of two, at
+// least the pointer size), as O_DIRECT reads and writes need; freed when the ArrayBuffer is collected.
+Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "expected (bytes: number, alignment: number)");
+  double bytes = info[0].As<Napi::Number>().DoubleValue();
+  double align = info[1].As<Napi::Number>().DoubleValue();
+  if (!(bytes > 0 && bytes <= (1u << 30))) return ThrowType(env, "bytes must be between 1 and 1 GiB");
+  size_t a = static_cast<size_t>(align);
+  if (a < sizeof(void*) || (a & (a - 1)) != 0 || a != align) return ThrowType(env, "alignment must be a power of two");
+  void* mem = nullptr;
+  int err = posix_memalign(&mem, a, static_cast<size_t>(bytes));
+  if (err) return ThrowErrno(env, "posix_memalign", err);
+  memset(mem, 0, static_cast<size_t>(bytes));
+  return Napi::ArrayBuffer::New(env, mem, static_cast<size_t>(bytes), [](Napi::Env, void* data) { free(data); });
+}
+
+// addressOf(view): where a typed array's bytes start in memory, so a caller can find the aligned part of a buffer
+// Node allocated (a SharedArrayBuffer cannot come from alignedBuffer).
+Napi::Value AddressOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) return ThrowType(env, "expected a typed array");
+  void* data = nullptr;
+  napi_status st = napi_get_typedarray_info(env, info[0], nullptr, nullptr, &data, nullptr, nullptr);
+  if (st != napi_ok) return ThrowType(env, "cannot read the typed array");
+  uint8_t* base = static_cast<uint8_t*>(data);   // already includes the view's byte offset
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(base)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("addressOf", Napi::Function::New(env, AddressOf));
+  exports.Set("alignedBuffer", Napi::Function::New(env, AlignedBuffer));
   exports.Set("processVm", Napi::Function::New(env, ProcessVm));
   exports.Set("execve", Napi::Function::New(env, Execve));
   exports.Set("spawnDetached", Napi::Function::New(env, SpawnDetached));

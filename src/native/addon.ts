@@ -9,6 +9,8 @@ interface AddonExports {
   setCloexec(fd: number, on: boolean): void;
   setPipeSize(fd: number, bytes: number): number;
   processVm(write: boolean, pid: number, remote: bigint, buffer: Uint8Array): number;
+  alignedBuffer(bytes: number, alignment: number): ArrayBuffer;
+  addressOf(view: Uint8Array): bigint;
 }
 
 let addon: AddonExports | undefined;
@@ -52,6 +54,16 @@ export function pipe(): { read: number; write: number } {
 
 export function setCloexec(fd: number, on: boolean): void {
   load().setCloexec(fd, on);
+}
+
+/** Zeroed memory starting on an `alignment` boundary, for O_DIRECT transfers (Node cannot align its buffers). */
+export function alignedBuffer(bytes: number, alignment: number): ArrayBuffer {
+  return load().alignedBuffer(bytes, alignment);
+}
+
+/** The memory address of a view's first byte. */
+export function addressOf(view: Uint8Array): bigint {
+  return load().addressOf(view);
 }
 
 export function setPipeSize(fd: number, bytes: number): number {

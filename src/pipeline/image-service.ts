@@ -113,13 +113,19 @@ export class ImageService {
     const commit: CommitContext = { ...base, generation, images };
     await this.pipeline.hooks.beforeCommit.promise(commit);
     const dirs = new Set<string>();
+    const retired: string[] = [];
     for (const img of images) {
+      // The image being replaced keeps a second name until the new one is in place, so the rename does not free its
+      // blocks (for a large image, many milliseconds with the program still frozen); it is deleted afterwards.
+      const old = `${img.tempPath}-old`;
+      if (await fsp.link(img.finalPath, old).then(() => true, () => false)) retired.push(old);
       await fsp.rename(img.tempPath, img.finalPath);
       dirs.add(path.dirname(img.finalPath));
     }
     for (const dir of dirs) await syncDir(dir);
     for (const img of images) await removeStaleTemps(img.finalPath);
     await this.pipeline.hooks.afterCommit.promise(commit);
+    if (retired.length) setImmediate(() => void Promise.all(retired.map((f) => fsp.unlink(f).catch(() => undefined))));
     return commit;
   }
 

@@ -7,6 +7,7 @@ import { Rec, RecSize, STREAM_F_NEGOTIATE } from '../protocol/constants';
 import { BlockFlag, BlockKind, CHUNK_SIZE, FileFlag, MAX_CHUNK_RAW, align8 } from './image-format';
 import { imageStage, type AreaRecord, type ProcessRecord } from './wasm/image-module';
 import { parsePages, type PagesRecord, type RawStreamSink } from './raw-stream';
+import { ImageFile } from './image-file';
 import { imagePathFor, processStrings } from './process-info';
 import type { Pipeline } from './pipeline';
 import type { CheckpointContext, ChunkSource, ChunkWork, WrittenImage } from './types';
@@ -14,7 +15,6 @@ import type { CheckpointContext, ChunkSource, ChunkWork, WrittenImage } from './
 /** At most this many buffers in one writev (IOV_MAX is 1024). */
 const WRITE_BATCH_PARTS = 512;
 const PADDING = Buffer.alloc(8);
-const SYNC_EVERY = 64 << 20;
 
 export const WRITER_VERSION = 'dmtcp-ts 0.1.0';
 
@@ -56,7 +56,7 @@ export class ImageWriter implements RawStreamSink {
   private ctx?: CheckpointContext;
   private ready?: Promise<CheckpointContext>;
 
-  private file?: fsp.FileHandle;
+  private file?: ImageFile;
   private tempPath = '';
   private filePos = 0;
   private blocks = 0;
@@ -68,8 +68,6 @@ export class ImageWriter implements RawStreamSink {
   /** Outputs whose promise has settled successfully, so the pump can take several in one write. */
   private readonly settled = new WeakMap<Promise<Output>, Output>();
   private negotiating = false;
-  private unsynced = 0;
-  private syncing?: Promise<void>;
   private writing?: Promise<void>;
   private failed?: Error;
 
@@ -220,7 +218,7 @@ export class ImageWriter implements RawStreamSink {
       await this.pipeline.hooks.beforeCheckpoint.promise(ctx);
       await fsp.mkdir(path.dirname(ctx.imagePath), { recursive: true });
       this.tempPath = `${ctx.imagePath}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-      const file = await fsp.open(this.tempPath, 'wx', 0o600);
+      const file = await ImageFile.create(this.tempPath, this.opts.fsync !== false);
       if (this.failed) {
         await file.close();
         await fsp.unlink(this.tempPath).catch(() => undefined);
@@ -412,9 +410,8 @@ export class ImageWriter implements RawStreamSink {
           if (this.failed) break;
           const all = batch.flatMap((o) => o.parts);
           const n = all.reduce((s, b) => s + b.length, 0);
-          await this.file!.writev(all, this.filePos);
+          await this.file!.append(all);
           this.filePos += n;
-          this.startWriteback(n);
         } finally {
           let freed = 0;
           for (const out of batch) {
@@ -434,17 +431,6 @@ export class ImageWriter implements RawStreamSink {
         this.writing = undefined;
         if (this.output.length && !this.failed) this.pump();
       });
-  }
-
-  /** Every SYNC_EVERY bytes, flushes what is written so far in the background, so the final fsync finds little
-   *  left and the disk works while the codec does. */
-  private startWriteback(written: number): void {
-    if (this.opts.fsync === false) return;
-    this.unsynced += written;
-    if (this.unsynced < SYNC_EVERY || this.syncing) return;
-    this.unsynced = 0;
-    const file = this.file!;
-    this.syncing = file.datasync().catch(() => undefined).finally(() => (this.syncing = undefined));
   }
 
   private finish(endBody: Buffer): void {
@@ -477,12 +463,14 @@ export class ImageWriter implements RawStreamSink {
       this.blocks += tail.length;
       const size = this.filePos + tail.reduce((s, b) => s + b.length, 0) + 32;
       tail.push(stage.encodeTrailer(this.blocks, size));
-      await this.file!.writev(tail, this.filePos);
+      await this.file!.append(tail);
       this.filePos = size;
+      await this.file!.finish();
       // Whether the image depends on a parent is known only now: the header written first says so afterwards.
-      if (this.parentBlocks) await this.file!.write(stage.encodeFileHeader(FileFlag.INCREMENTAL, ctx.process.generation, this.createdNs), 0, undefined, 0);
-      await this.syncing;
-      if (this.opts.fsync !== false) await this.file!.sync();
+      if (this.parentBlocks) {
+        await this.file!.writeAt(stage.encodeFileHeader(FileFlag.INCREMENTAL, ctx.process.generation, this.createdNs), 0);
+        if (this.opts.fsync !== false) await this.file!.sync();
+      }
       trace('fsync done');
       await this.file!.close();
       this.file = undefined;
@@ -553,7 +541,6 @@ export class ImageWriter implements RawStreamSink {
         this.pipeline.budget.give(freed);
       }
       this.unsubscribe();
-      await this.syncing;
       await file?.close().catch(() => undefined);
       if (this.tempPath) await fsp.unlink(this.tempPath).catch(() => undefined);
     })().finally(() => this.rejectDone(e));

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { Rec, StreamTlv } from '../protocol/constants';
 import { BLOCK_HEADER_SIZE, BlockFlag } from './image-format';
 import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
+import { ImagePrefetcher } from './prefetch';
 import { openImageChain, resolveParent } from './image-chain';
 import { PluginError, type Pipeline } from './pipeline';
 import { pagesRecord, streamHeader, streamRecord, encodeTlvs } from './raw-stream';
@@ -114,58 +115,66 @@ export async function writeRestoreStream(
   for (const a of reader.areas) head.push(streamRecord(Rec.AREA, a.raw));
   const trace = process.env.DMTCP_TRACE ? (m: string) => process.stderr.write(`[decoder ${Date.now() % 100000}] ${m}\n`) : () => undefined;
   trace('image open');
-  pipeline.workers();   // start the worker threads while the restorer maps the areas
-  await writeAll(fd, head);
   const direct: Direct = { pid: 0 };
-  if (opts.ackFd !== undefined) direct.pid = await readAck(opts.ackFd);
-  trace(`restorer ready (${direct.pid ? 'direct writes' : 'pipe'})`);
-
   const items = restoreItems(reader, ctx);
-  const total = items.reduce((s, it) => s + it.bytes, 0);
-  let done = 0;
-  const window = Math.max(2, pipeline.workers().size * 3);
-  const queue: { item: Item; work: Promise<ChunkWork | null> }[] = [];
-  let next = 0;
-  const submit = () => {
-    while (queue.length < window && next < items.length) {
-      const item = items[next++];
-      const work = item.kind === 'zero' ? Promise.resolve(null) : decodeOne(pipeline, item.reader, item.ctx, item.chunk, direct, item.slices);
-      queue.push({ item, work });
-    }
-  };
-  submit();
-  const check = () => {
-    if (opts.cancelled?.()) throw new RestoreCancelled();
-  };
-  check();
-  while (queue.length) {
-    const { item, work } = queue.shift()!;
-    const out = await work.catch((e: unknown) => {
-      // The chunks already submitted keep going; wait for them so none writes after the error record.
-      return Promise.allSettled(queue.map((q) => q.work)).then(() => { throw e; });
-    });
-    check();
-    submit();
-    if (item.kind === 'zero') {
-      await writeAll(fd, [pagesRecord(Rec.ZERO, item.area, item.offset, item.bytes)]);
-    } else if (!out!.delivered) {
-      const h = item.chunk.header;
-      const raw = out!.raw!;
-      const parts = item.slices
-        ? item.slices.flatMap((s) => [pagesRecord(Rec.DATA, s.area, s.offset, s.length), raw.subarray(s.from, s.from + s.length)])
-        : [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), raw];
-      try {
-        await writeAll(fd, parts);
-      } finally {
-        out!.release?.();
-      }
-    }
-    done += item.bytes;
-    opts.onProgress?.(done, total);
+  pipeline.workers();   // start the worker threads, and the reading, while the restorer maps the areas
+  const prefetch = ImagePrefetcher.for(reader);
+  try {
+    await writeAll(fd, head);
+    if (opts.ackFd !== undefined) direct.pid = await readAck(opts.ackFd);
+    trace(`restorer ready (${direct.pid ? 'direct writes' : 'pipe'})`);
+    await deliver();
+  } finally {
+    prefetch?.close();
   }
   trace('all chunks delivered');
   await writeAll(fd, [streamRecord(Rec.END, reader.endBody)]);
   await pipeline.hooks.afterRestart.promise(ctx);
+
+  async function deliver(): Promise<void> {
+    const total = items.reduce((s, it) => s + it.bytes, 0);
+    let done = 0;
+    const window = Math.max(2, pipeline.workers().size * 3);
+    const queue: { item: Item; work: Promise<ChunkWork | null> }[] = [];
+    let next = 0;
+    const submit = () => {
+      while (queue.length < window && next < items.length) {
+        const item = items[next++];
+        const work = item.kind === 'zero' ? Promise.resolve(null) : decodeOne(pipeline, item.reader, item.ctx, item.chunk, direct, item.slices, prefetch);
+        queue.push({ item, work });
+      }
+    };
+    submit();
+    const check = () => {
+      if (opts.cancelled?.()) throw new RestoreCancelled();
+    };
+    check();
+    while (queue.length) {
+      const { item, work } = queue.shift()!;
+      const out = await work.catch((e: unknown) => {
+        // The chunks already submitted keep going; wait for them so none writes after the error record.
+        return Promise.allSettled(queue.map((q) => q.work)).then(() => { throw e; });
+      });
+      check();
+      submit();
+      if (item.kind === 'zero') {
+        await writeAll(fd, [pagesRecord(Rec.ZERO, item.area, item.offset, item.bytes)]);
+      } else if (!out!.delivered) {
+        const h = item.chunk.header;
+        const raw = out!.raw!;
+        const parts = item.slices
+          ? item.slices.flatMap((s) => [pagesRecord(Rec.DATA, s.area, s.offset, s.length), raw.subarray(s.from, s.from + s.length)])
+          : [pagesRecord(Rec.DATA, h.area, h.offset, h.rawLength), raw];
+        try {
+          await writeAll(fd, parts);
+        } finally {
+          out!.release?.();
+        }
+      }
+      done += item.bytes;
+      opts.onProgress?.(done, total);
+    }
+  }
 }
 
 /** Where decoded pages go directly: the restorer's pid, 0 when they travel through the pipe. */
@@ -222,17 +231,32 @@ function restoreItems(reader: ImageReader, ctx: RestartContext): Item[] {
   return items;
 }
 
-async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry, direct: Direct, slices: Slice[] | null = null): Promise<ChunkWork | null> {
+async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry, direct: Direct, slices: Slice[] | null = null, prefetch?: ImagePrefetcher): Promise<ChunkWork | null> {
   const h = c.header;
   if (h.flags & BlockFlag.ZERO) return null;
   if (h.flags & BlockFlag.PARENT) throw new ImageError(reader.path, c.at, 'a PARENT chunk reached the decoder unresolved');
+  if (!prefetch) return decodeWith(pipeline, reader, ctx, c, direct, slices, null);
+  try {
+    const view = await prefetch.payload(c);
+    return await decodeWith(pipeline, reader, ctx, c, direct, slices, view ? Buffer.from(view.buffer, view.byteOffset, view.length) : null);
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(reader.path, c.at, (e as Error).message);
+  } finally {
+    prefetch.done(c);
+  }
+}
+
+/** Decodes one chunk through the pipeline; its payload is `stored` when already read, else the workers read it. */
+async function decodeWith(pipeline: Pipeline, reader: ImageReader, ctx: RestartContext, c: ChunkEntry, direct: Direct, slices: Slice[] | null, stored: Buffer | null): Promise<ChunkWork | null> {
+  const h = c.header;
   const work: ChunkWork = {
     area: h.area,
     offset: h.offset,
     rawLength: h.rawLength,
     source: null,
     raw: null,
-    stored: null,
+    stored,
     storedAt: { file: reader.path, offset: c.at + BLOCK_HEADER_SIZE, length: h.storedLength },
     codecId: h.codec,
     rawChecksum: h.rawChecksum,
@@ -251,7 +275,7 @@ async function decodeOne(pipeline: Pipeline, reader: ImageReader, ctx: RestartCo
     if (cause instanceof ChunkError && cause.kind === 'write' && direct.pid) {
       // Not allowed to write into the restorer (a stricter Yama, a setuid restorer): send pages through the pipe.
       direct.pid = 0;
-      return decodeOne(pipeline, reader, ctx, c, direct, slices);
+      return decodeWith(pipeline, reader, ctx, c, direct, slices, stored);
     }
     if (cause instanceof ChunkError && cause.kind === 'codec') throw new ImageError(reader.path, undefined, cause.message);
     throw new ImageError(reader.path, c.at, `chunk of area ${h.area} at +0x${h.offset.toString(16)}: ${cause.message}`);

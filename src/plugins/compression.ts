@@ -61,11 +61,12 @@ export class CompressionPlugin implements PipelinePlugin {
         }
         codec = ref(found);
       }
-      // The stored bytes move to the worker: give it a buffer of its own (a pooled one when they already are),
-      // or let it read them from the image file itself.
+      // The stored bytes move to the worker: give it a buffer of its own (a pooled one when they already are), or
+      // share the memory they were read into, or let it read them from the image file itself.
       const stored = chunk.stored;
+      const shared = stored && stored.buffer instanceof SharedArrayBuffer ? { shared: stored.buffer, offset: stored.byteOffset } : null;
       let storedBuf: ArrayBuffer | null = null;
-      if (stored) {
+      if (stored && !shared) {
         storedBuf = stored.byteOffset === 0 && stored.buffer.byteLength === pool.size && stored.length <= pool.size
           ? (stored.buffer as ArrayBuffer)
           : copyInto(borrow(stored.length), stored);
@@ -75,7 +76,7 @@ export class CompressionPlugin implements PipelinePlugin {
       const out = sink ? new ArrayBuffer(0) : borrow(chunk.rawLength);
       const r = await pipeline.workers().run(
         {
-          op: 'decode', codec, stored: storedBuf ?? { file: where.file, offset: where.offset },
+          op: 'decode', codec, stored: storedBuf ?? shared ?? { file: where.file, offset: where.offset },
           storedLength: stored ? stored.length : where.length, rawLength: chunk.rawLength,
           rawChecksum: chunk.rawChecksum, storedChecksum: chunk.storedChecksum, out, sink,
         },

@@ -28,8 +28,9 @@ export interface DecodeJob {
   job: number;
   /** null when the payload is stored as is */
   codec: CodecRef | null;
-  /** The stored payload: in a buffer, or still in the image file (read straight into WebAssembly memory). */
-  stored: ArrayBuffer | { file: string; offset: number };
+  /** The stored payload: in a buffer, in shared memory the decoder read it into, or still in the image file (read
+   *  straight into WebAssembly memory). */
+  stored: ArrayBuffer | { shared: SharedArrayBuffer; offset: number } | { file: string; offset: number };
   storedLength: number;
   rawLength: number;
   rawChecksum: bigint;
