@@ -2,7 +2,7 @@
 // same run (raw durable write of the same amount of data, memcpy), plus the figures the issues ask for. It reports;
 // it does not pass or fail. `--quick` uses 256 MiB instead of 1 GiB; results also go to build/bench-results.json.
 // `--only=incremental` runs just the incremental images section, `--only=sockets` and
-// `--only=threads` just those sections, `--only=big` just the machine's limits and the large process.
+// `--only=threads` and `--only=tree` just those sections, `--only=big` just the machine's limits and the large process.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -372,12 +372,28 @@ async function threadSection(out: Record<string, unknown>): Promise<void> {
   out.threads = { one, many };
 }
 
+/** Issue 4: a tree of 32 processes, 16 MiB of its own memory each (forest.c). */
+async function treeSection(out: Record<string, unknown>, quick: boolean): Promise<void> {
+  const n = 32;
+  const tree = await measureProgram([program('forest'), String(n), '16', '10'], /^READY n=/, /^alive \d+$/, quick ? 1 : 3);
+  console.log(`\n${n}-process tree, 16 MiB each (forest.c):`);
+  console.log(`  checkpoint (dmtcp_command -bc wall, median of ${tree.bc.length}): ${fmt(median(tree.bc))} = ${((median(tree.bc) / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
+  console.log(`  images: ${tree.images} files, ${mb(tree.imageBytes)}`);
+  console.log(`  restart until the root prints again (median of 3): ${fmt(tree.restart)} = ${((tree.restart / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
+  console.log(`  every process's checksum after restart: ${tree.verdict}`);
+  out.tree = tree;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
   const mib = quick ? 256 : 1024;
   const out: Record<string, unknown> = { date: new Date().toISOString(), host: os.hostname(), cores: os.availableParallelism(), mib };
   if (argv.includes('--only=threads')) {
     await threadSection(out);
+    return 0;
+  }
+  if (argv.includes('--only=tree')) {
+    await treeSection(out, quick);
     return 0;
   }
   if (argv.includes('--only=sockets')) {
@@ -440,15 +456,7 @@ export async function main(argv: string[]): Promise<number> {
 
   await threadSection(out);
 
-  // Issue 4: a tree of 32 processes, 16 MiB of its own memory each (forest.c).
-  const n = 32;
-  const tree = await measureProgram([program('forest'), String(n), '16', '10'], /^READY n=/, /^alive \d+$/, quick ? 1 : 3);
-  console.log(`\n${n}-process tree, 16 MiB each (forest.c):`);
-  console.log(`  checkpoint (dmtcp_command -bc wall, median of ${tree.bc.length}): ${fmt(median(tree.bc))} = ${((median(tree.bc) / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
-  console.log(`  images: ${tree.images} files, ${mb(tree.imageBytes)}`);
-  console.log(`  restart until the root prints again (median of 3): ${fmt(tree.restart)} = ${((tree.restart / n) * 1000).toFixed(1)} ms per process   [floor: 2 s]`);
-  console.log(`  every process's checksum after restart: ${tree.verdict}`);
-  out.tree = tree;
+  await treeSection(out, quick);
 
   await socketSection(out);
 

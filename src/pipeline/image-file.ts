@@ -8,8 +8,8 @@ import { alignedBuffer } from '../native/addon';
 
 /** Alignment for O_DIRECT offsets, lengths and memory (the largest logical block size in common use). */
 const ALIGN = 4096;
-/** Bytes written through the page cache before switching to direct writes. */
-const DIRECT_AFTER = 8 << 20;
+/** Bytes written through the page cache before switching to direct writes (readers use it as a hint too). */
+export const DIRECT_AFTER = 8 << 20;
 /** Size of each of the two staging buffers for direct writes. */
 const STAGE_BYTES = 4 << 20;
 /** In buffered mode, flush in the background every this many bytes, so the final fsync finds little left. */

@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import type { CodecImpl, CreateCodec } from '../codec';
 import { alignedBuffer, processVmRead, processVmWrite } from '../../native/addon';
 import { hashInPlace, threadCodecModule } from '../wasm/thread-stage';
+import { DIRECT_AFTER } from '../image-file';
 import type { CodecRef, DecodeJob, DiffJob, DiffPiece, EncodeJob, Job, JobResult } from './protocol';
 
 const codecs = new Map<string, CodecImpl>();
@@ -19,10 +20,11 @@ const ALIGN = 4096;
 const DIRECT_MIN = 64 << 10;
 
 /** Reads exactly `into.length` bytes of `file` at `offset` (image files stay open for the worker's life). Large
- *  payloads bypass the page cache: the aligned blocks around them are read with O_DIRECT into scratch memory and the
- *  payload copied out, which on a cold cache costs a fraction of filling page-cache pages first. */
+ *  payloads in the part of an image its writer wrote with O_DIRECT (so the page cache does not hold it) bypass the
+ *  page cache too: the aligned blocks around them are read with O_DIRECT into scratch memory and the payload copied
+ *  out, which on a cold cache costs a fraction of filling page-cache pages first. */
 function readFile(file: string, offset: number, into: Uint8Array): void {
-  if (into.length >= DIRECT_MIN && readDirect(file, offset, into)) return;
+  if (into.length >= DIRECT_MIN && offset >= DIRECT_AFTER && readDirect(file, offset, into)) return;
   let fd = files.get(file);
   if (fd === undefined) {
     fd = fs.openSync(file, 'r');
