@@ -7,7 +7,7 @@ import * as fsp from 'node:fs/promises';
 import { alignedBuffer } from '../native/addon';
 
 /** Alignment for O_DIRECT offsets, lengths and memory (the largest logical block size in common use). */
-const ALIGN = 4096;
+export const ALIGN = 4096;
 /** Bytes written through the page cache before switching to direct writes (readers use it as a hint too). */
 export const DIRECT_AFTER = 8 << 20;
 /** Size of each of the two staging buffers for direct writes. */
@@ -19,6 +19,16 @@ function directWanted(): boolean {
   return process.env.DMTCP_DIRECT_IO !== '0' && typeof fs.constants.O_DIRECT === 'number';
 }
 
+/** Opens `path` read-only with O_DIRECT; -1 when DMTCP_DIRECT_IO=0 or the file system refuses it. */
+export function openDirectForReading(path: string): number {
+  if (!directWanted()) return -1;
+  try {
+    return fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+  } catch {
+    return -1;
+  }
+}
+
 interface Stage {
   buf: Uint8Array;
   fill: number;
@@ -28,6 +38,7 @@ export class ImageFile {
   /** Bytes appended so far (the end of the file once everything is flushed). */
   position = 0;
   private direct?: fsp.FileHandle;
+  /** Staging buffers, once appends go through them (written with O_DIRECT while the file system accepts it). */
   private stages: Stage[] = [];
   /** File offset of the first byte of stages[0] (always aligned in direct mode). */
   private stagePos = 0;
@@ -35,8 +46,6 @@ export class ImageFile {
   private unsynced = 0;
   private syncing?: Promise<void>;
   private directOff = !directWanted();
-  /** Appends go through the staging buffers (written with O_DIRECT while the file system accepts it). */
-  private staged = false;
   private directWrites = 0;
 
   private constructor(readonly path: string, private readonly handle: fsp.FileHandle, private readonly durable: boolean) {}
@@ -53,11 +62,11 @@ export class ImageFile {
 
   /** Appends `parts` in order. One append at a time: the caller awaits each before the next. */
   async append(parts: Uint8Array[]): Promise<void> {
-    if (!this.staged && !this.directOff && this.durable && this.position + total(parts) > DIRECT_AFTER) {
+    if (this.stages.length === 0 && !this.directOff && this.durable && this.position + total(parts) > DIRECT_AFTER) {
       parts = await this.bufferedUntilAligned(parts);
       if (parts.length) await this.goDirect();
     }
-    if (!this.staged) return this.appendBuffered(parts);
+    if (this.stages.length === 0) return this.appendBuffered(parts);
     for (const part of parts) {
       let from = 0;
       while (from < part.length) {
@@ -79,7 +88,7 @@ export class ImageFile {
 
   /** Writes out everything staged (the unaligned tail through the page cache) and, when durable, syncs the file. */
   async finish(): Promise<void> {
-    if (this.staged) {
+    if (this.stages.length > 0) {
       await this.inflight;
       const cur = this.stages[0];
       const aligned = cur.fill - (cur.fill % ALIGN);
@@ -148,7 +157,6 @@ export class ImageFile {
     }
     this.stages = [0, 1].map(() => ({ buf: new Uint8Array(alignedBuffer(STAGE_BYTES, ALIGN)), fill: 0 }));
     this.stagePos = this.position;
-    this.staged = true;
   }
 
   /** Starts writing the full stage and switches to the other one (waiting for its previous write first). */

@@ -58,7 +58,6 @@ export class ImageWriter implements RawStreamSink {
 
   private file?: ImageFile;
   private tempPath = '';
-  private filePos = 0;
   private blocks = 0;
   private createdNs = 0n;
   /** PARENT blocks written: the image is incremental (its header says so, its META must name the parent). */
@@ -408,10 +407,7 @@ export class ImageWriter implements RawStreamSink {
         try {
           if (!this.file) await this.ready;
           if (this.failed) break;
-          const all = batch.flatMap((o) => o.parts);
-          const n = all.reduce((s, b) => s + b.length, 0);
-          await this.file!.append(all);
-          this.filePos += n;
+          await this.file!.append(batch.flatMap((o) => o.parts));
         } finally {
           let freed = 0;
           for (const out of batch) {
@@ -461,10 +457,9 @@ export class ImageWriter implements RawStreamSink {
       tail.push(stage.encodeSection(BlockKind.META, Buffer.from(JSON.stringify(meta), 'utf8')));
       tail.push(stage.encodeSection(BlockKind.END, endBody));
       this.blocks += tail.length;
-      const size = this.filePos + tail.reduce((s, b) => s + b.length, 0) + 32;
+      const size = this.file!.position + tail.reduce((s, b) => s + b.length, 0) + 32;
       tail.push(stage.encodeTrailer(this.blocks, size));
       await this.file!.append(tail);
-      this.filePos = size;
       await this.file!.finish();
       // Whether the image depends on a parent is known only now: the header written first says so afterwards.
       if (this.parentBlocks) {

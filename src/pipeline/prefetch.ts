@@ -3,10 +3,10 @@
 // filled on the way (on a VM a cold page-cache fill costs several times the disk read itself).
 import * as fs from 'node:fs';
 import { addressOf } from '../native/addon';
+import { ALIGN, openDirectForReading } from './image-file';
 import { BLOCK_HEADER_SIZE, BlockFlag } from './image-format';
 import type { ChunkEntry, ImageReader } from './image-reader';
 
-const ALIGN = 4096;
 /** Largest span read at once. A span holds whole chunks, so it must exceed the largest chunk (1 MiB + alignment). */
 const SPAN_BYTES = 4 << 20;
 /** Spans held at once: the one being decoded and those read ahead. */
@@ -19,7 +19,8 @@ interface Span {
   end: number;
   /** Chunks in this span not yet done. */
   left: number;
-  slot?: Slot;
+  /** The memory it is read into, while held. */
+  slot?: Uint8Array;
   loaded: Deferred;
 }
 
@@ -39,14 +40,10 @@ function deferred(): Deferred {
   return d;
 }
 
-interface Slot {
-  view: Uint8Array;
-}
-
 export class ImagePrefetcher {
   private readonly spanOf = new Map<ChunkEntry, number>();
   private readonly spans: Span[] = [];
-  private readonly free: Slot[] = [];
+  private readonly free: Uint8Array[] = [];
   /** Next span whose read has not started. */
   private next = 0;
   private closed = false;
@@ -70,17 +67,11 @@ export class ImagePrefetcher {
 
   /** A prefetcher for `reader`'s stored chunks, or undefined when the image is small or O_DIRECT is refused. */
   static for(reader: ImageReader): ImagePrefetcher | undefined {
-    if (process.env.DMTCP_DIRECT_IO === '0' || typeof fs.constants.O_DIRECT !== 'number') return undefined;
     const chunks = reader.chunks.filter((c) => !(c.header.flags & (BlockFlag.ZERO | BlockFlag.PARENT)) && c.header.storedLength > 0);
     if (chunks.reduce((s, c) => s + c.header.storedLength, 0) < MIN_IMAGE_BYTES) return undefined;
     if (chunks.some((c, i) => i > 0 && c.at <= chunks[i - 1].at)) return undefined;
-    let fd: number;
-    try {
-      fd = fs.openSync(reader.path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
-    } catch {
-      return undefined;
-    }
-    return new ImagePrefetcher(fd, reader.path, chunks);
+    const fd = openDirectForReading(reader.path);
+    return fd < 0 ? undefined : new ImagePrefetcher(fd, reader.path, chunks);
   }
 
   /** The stored payload of `c` (a view of shared memory, valid until done(c)), or undefined if not prefetched. */
@@ -90,7 +81,7 @@ export class ImagePrefetcher {
     const span = this.spans[i];
     await span.loaded.promise;
     const from = c.at + BLOCK_HEADER_SIZE - span.start;
-    return span.slot!.view.subarray(from, from + c.header.storedLength);
+    return span.slot!.subarray(from, from + c.header.storedLength);
   }
 
   /** `c` is decoded (or failed): once every chunk of its span is, the span's memory takes the next read. */
@@ -116,7 +107,7 @@ export class ImagePrefetcher {
     while (this.next < this.spans.length && this.free.length > 0) {
       const span = this.spans[this.next++];
       span.slot = this.free.pop()!;
-      readFully(this.fd, this.file, span.slot.view.subarray(0, span.end - span.start), span.start).then(span.loaded.resolve, span.loaded.reject);
+      readFully(this.fd, this.file, span.slot.subarray(0, span.end - span.start), span.start).then(span.loaded.resolve, span.loaded.reject);
     }
   }
 }
@@ -126,10 +117,10 @@ function roundUp(n: number): number {
 }
 
 /** Shared memory (workers read it without a copy or a transfer) whose view starts on an aligned address. */
-function sharedSlot(): Slot {
+function sharedSlot(): Uint8Array {
   const sab = new SharedArrayBuffer(SPAN_BYTES + ALIGN);
   const skip = Number((BigInt(ALIGN) - (addressOf(new Uint8Array(sab, 0, 1)) % BigInt(ALIGN))) % BigInt(ALIGN));
-  return { view: new Uint8Array(sab, skip, SPAN_BYTES) };
+  return new Uint8Array(sab, skip, SPAN_BYTES);
 }
 
 /** Reads `into.length` bytes at `at`, tolerating the file ending inside the last aligned block. */

@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import type { CodecImpl, CreateCodec } from '../codec';
 import { alignedBuffer, processVmRead, processVmWrite } from '../../native/addon';
 import { hashInPlace, threadCodecModule } from '../wasm/thread-stage';
-import { DIRECT_AFTER } from '../image-file';
+import { ALIGN, DIRECT_AFTER, openDirectForReading } from '../image-file';
 import type { CodecRef, DecodeJob, DiffJob, DiffPiece, EncodeJob, Job, JobResult } from './protocol';
 
 const codecs = new Map<string, CodecImpl>();
@@ -15,7 +15,6 @@ const files = new Map<string, number>();
 const directFiles = new Map<string, number>();
 /** Page-aligned memory that direct reads land in before the payload is staged. */
 let scratch: Uint8Array | undefined;
-const ALIGN = 4096;
 /** Payloads at least this long are read with O_DIRECT when the file system allows it. */
 const DIRECT_MIN = 64 << 10;
 
@@ -45,14 +44,7 @@ function readFully(fd: number, file: string, into: Uint8Array, offset: number, n
 function readDirect(file: string, offset: number, into: Uint8Array): boolean {
   let fd = directFiles.get(file);
   if (fd === undefined) {
-    fd = -1;
-    if (process.env.DMTCP_DIRECT_IO !== '0' && typeof fs.constants.O_DIRECT === 'number') {
-      try {
-        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
-      } catch {
-        fd = -1;
-      }
-    }
+    fd = openDirectForReading(file);
     directFiles.set(file, fd);
   }
   if (fd < 0) return false;
