@@ -12,6 +12,33 @@ function sha(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
+/** Pids of restart decoders (detached processes) still working on images under `dir`. */
+function decodersIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;   // gone meanwhile
+    }
+    const jobs = argv.indexOf('--jobs');
+    if (!argv.some((a) => a.endsWith('restore-decoder.js')) || jobs < 0) continue;
+    if (Buffer.from(argv[jobs + 1], 'base64').toString('utf8').includes(dir)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Waits until no decoder works on images under `dir` (it leaves once dmtcp_restart has); fails after 10 s. */
+async function noDecoderLeft(dir: string): Promise<void> {
+  const deadline = Date.now() + 10000;
+  while (decodersIn(dir).length > 0) {
+    if (Date.now() > deadline) assert.fail(`decoder(s) ${decodersIn(dir).join(', ')} still running after dmtcp_restart gave up`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('failures', () => {
   let sb: Sandbox;
   beforeEach(async () => {
@@ -93,6 +120,7 @@ describe('failures', () => {
         assertOneLineError(await sb.tool('readimage', [file]), pattern, `readimage ${name}`);
         const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', file]);
         assertOneLineError(r, pattern, `dmtcp_restart ${name}`);
+        await noDecoderLeft(sb.dir);   // started before the checks, it must not outlive the refusal
       });
     }
 
@@ -105,6 +133,7 @@ describe('failures', () => {
       assertOneLineError(await sb.tool('readimage', ['--verify', file]), pattern, 'readimage --verify');
       const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', file]);
       assertOneLineError(r, pattern, 'dmtcp_restart');
+      await noDecoderLeft(sb.dir);
     });
 
     it('refuses an image of a missing file name', async () => {
