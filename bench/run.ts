@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildDir, testProgramsDir } from '../src/paths';
 import { alignedBuffer } from '../src/native/addon';
+import { ALIGN, openDirectForReading } from '../src/pipeline/image-file';
 import { Sandbox, program, type Proc } from '../test/helpers/sandbox';
 import { ImageReader } from '../src/pipeline/image-reader';
 import { decodeSocketState, SockFlag } from '../src/pipeline/socket-state';
@@ -56,7 +57,7 @@ function rawWriteOnce(dir: string, bytes: number): { write: number; durable: num
   const t2 = now();
   fs.closeSync(fd);
   fs.rmSync(file);
-  spawnSync('sync', ['-f', dir]);   // the next run starts with the blocks freed (see settle)
+  syncFileSystem(dir);   // the next run starts with the blocks freed
   return { write: t1 - t0, durable: t2 - t0 };
 }
 
@@ -81,36 +82,29 @@ function rawWriteDirect(dir: string, bytes: number): number {
   } finally {
     fs.closeSync(fd);
     fs.rmSync(file);
-    spawnSync('sync', ['-f', dir]);
+    syncFileSystem(dir);
   }
 }
 
-/**
- * Lets the disk go quiet before a timed write: dirty pages flushed and the journal committed (on a file system
- * mounted with `discard`, deleting the previous image or raw-write file frees its blocks at that commit), then a
- * short rest. Each timed operation starts from the same state, so neither pays for the one before it.
- */
-async function settle(dir: string): Promise<void> {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+/** Flushes the file system holding `dir` and commits its journal; on a file system mounted with `discard`, deleting
+ *  the previous image or raw-write file frees its blocks at that commit. */
+function syncFileSystem(dir: string): void {
   spawnSync('sync', ['-f', dir]);
+}
+
+/** Lets the disk go quiet before a timed write (synced, then a short rest): each timed operation starts from the same
+ *  state, so neither pays for the one before it. */
+async function settle(dir: string): Promise<void> {
+  syncFileSystem(dir);
   await new Promise((resolve) => setTimeout(resolve, 500));
 }
 
 /** Seconds to read `file` once with O_DIRECT (8 MiB requests, no page cache), as a restart reads a large image;
- *  Infinity where O_DIRECT is refused. */
+ *  Infinity where O_DIRECT is refused (or DMTCP_DIRECT_IO=0, as for a restart). */
 function directRead(file: string): number {
-  const block = new Uint8Array(alignedBuffer(8 * MiB, 4096));
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
-  } catch {
-    return Infinity;
-  }
+  const fd = openDirectForReading(file);
+  if (fd < 0) return Infinity;
+  const block = new Uint8Array(alignedBuffer(8 * MiB, ALIGN));
   try {
     const t0 = now();
     for (let at = 0; ; ) {

@@ -433,6 +433,13 @@ export interface RestorerFds {
   ptracer?: number;
 }
 
+/** A table of fixed-size records: `write` fills record i of `items` at offset o of the buffer. */
+function table<T>(items: readonly T[], size: number, write: (b: Buffer, item: T, o: number, i: number) => void): Buffer {
+  const b = Buffer.alloc(items.length * size);
+  items.forEach((item, i) => write(b, item, i * size, i));
+  return b;
+}
+
 export function encodePlan(plan: RestartPlan, fds: RestorerFds[]): Buffer {
   const strings: Buffer[] = [];
   let blobLen = 0;
@@ -442,52 +449,44 @@ export function encodePlan(plan: RestartPlan, fds: RestorerFds[]): Buffer {
     blobLen += b.length;
     return at;
   };
-  const descs = Buffer.alloc(plan.descs.length * PLAN_DESC_SIZE);
-  plan.descs.forEach((d, i) => {
-    const o = i * PLAN_DESC_SIZE;
+  const descs = table(plan.descs, PLAN_DESC_SIZE, (b, d, o) => {
     const p = Buffer.from(d.path + '\0', 'utf8');
-    descs.writeUInt32LE(d.id, o);
-    descs.writeUInt32LE(d.kind, o + 4);
-    descs.writeInt32LE(d.creator, o + 8);
-    descs.writeUInt32LE(d.fileFlags, o + 12);
-    descs.writeBigInt64LE(d.offset, o + 16);
-    descs.writeUInt32LE(put(p), o + 24);
-    descs.writeUInt32LE(p.length, o + 28);
-    descs.writeUInt32LE(put(d.data), o + 32);
-    descs.writeUInt32LE(d.data.length, o + 36);
-    descs.writeUInt32LE(d.peer >>> 0, o + 40);
-    descs.writeUInt32LE(d.mode, o + 44);
+    b.writeUInt32LE(d.id, o);
+    b.writeUInt32LE(d.kind, o + 4);
+    b.writeInt32LE(d.creator, o + 8);
+    b.writeUInt32LE(d.fileFlags, o + 12);
+    b.writeBigInt64LE(d.offset, o + 16);
+    b.writeUInt32LE(put(p), o + 24);
+    b.writeUInt32LE(p.length, o + 28);
+    b.writeUInt32LE(put(d.data), o + 32);
+    b.writeUInt32LE(d.data.length, o + 36);
+    b.writeUInt32LE(d.peer >>> 0, o + 40);
+    b.writeUInt32LE(d.mode, o + 44);
   });
-  const procs = Buffer.alloc(plan.procs.length * PLAN_PROC_SIZE);
-  plan.procs.forEach((p, i) => {
-    const o = i * PLAN_PROC_SIZE;
-    procs.writeUInt32LE(p.index, o);
-    procs.writeInt32LE(p.parent, o + 4);
-    procs.writeUInt32LE(p.vpid, o + 8);
-    procs.writeUInt32LE(p.flags, o + 12);
-    procs.writeInt32LE(p.groupLeader, o + 16);
+  const procs = table(plan.procs, PLAN_PROC_SIZE, (b, p, o, i) => {
+    b.writeUInt32LE(p.index, o);
+    b.writeInt32LE(p.parent, o + 4);
+    b.writeUInt32LE(p.vpid, o + 8);
+    b.writeUInt32LE(p.flags, o + 12);
+    b.writeInt32LE(p.groupLeader, o + 16);
     const f = fds[i];
-    procs.writeUInt32LE(f?.stream ?? NO_FD, o + 20);
-    procs.writeUInt32LE(f?.ack ?? NO_FD, o + 24);
-    procs.writeUInt32LE(f?.ptracer ?? 0, o + 28);
-    procs.writeUInt32LE(p.exit?.code ?? 0, o + 32);
-    procs.writeInt32LE(p.exit?.status ?? 0, o + 36);
+    b.writeUInt32LE(f?.stream ?? NO_FD, o + 20);
+    b.writeUInt32LE(f?.ack ?? NO_FD, o + 24);
+    b.writeUInt32LE(f?.ptracer ?? 0, o + 28);
+    b.writeUInt32LE(p.exit?.code ?? 0, o + 32);
+    b.writeInt32LE(p.exit?.status ?? 0, o + 36);
   });
-  const holds = Buffer.alloc(plan.holds.length * PLAN_HOLD_SIZE);
-  plan.holds.forEach((h, i) => {
-    const o = i * PLAN_HOLD_SIZE;
-    holds.writeUInt32LE(h.proc, o);
-    holds.writeInt32LE(h.fd, o + 4);
-    holds.writeUInt32LE(h.desc, o + 8);
-    holds.writeUInt32LE(h.flags, o + 12);
+  const holds = table(plan.holds, PLAN_HOLD_SIZE, (b, h, o) => {
+    b.writeUInt32LE(h.proc, o);
+    b.writeInt32LE(h.fd, o + 4);
+    b.writeUInt32LE(h.desc, o + 8);
+    b.writeUInt32LE(h.flags, o + 12);
   });
-  const shares = Buffer.alloc(plan.shares.length * PLAN_SHARE_SIZE);
-  plan.shares.forEach((h, i) => {
-    const o = i * PLAN_SHARE_SIZE;
-    shares.writeUInt32LE(h.proc, o);
-    shares.writeUInt32LE(h.desc, o + 4);
-    shares.writeBigUInt64LE(h.dev, o + 8);
-    shares.writeBigUInt64LE(h.ino, o + 16);
+  const shares = table(plan.shares, PLAN_SHARE_SIZE, (b, h, o) => {
+    b.writeUInt32LE(h.proc, o);
+    b.writeUInt32LE(h.desc, o + 4);
+    b.writeBigUInt64LE(h.dev, o + 8);
+    b.writeBigUInt64LE(h.ino, o + 16);
   });
   const head = Buffer.alloc(PLAN_HEADER_SIZE);
   head.write(PLAN_MAGIC, 0, 'latin1');

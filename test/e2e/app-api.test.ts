@@ -4,18 +4,14 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { packageRoot } from '../../src/paths';
-import { Sandbox, program } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 
 const hookLines = (lines: string[]) => lines.filter((l) => l.startsWith('HOOK '));
 
 describe('the application API', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('calls the hooks in order, exactly once per event', async () => {
     const p = sb.launch([program('hooks')]);
@@ -60,12 +56,8 @@ describe('the application API', () => {
 });
 
 describe('interpreters', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('a Python 3 script continues its count after restart', async () => {
     const p = sb.launch(['python3', path.join(packageRoot, 'test', 'programs', 'counter.py')]);

@@ -2,15 +2,11 @@
 // default codec and stored uncompressed; the program itself recomputes its checksum after the restart.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { Sandbox, program } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 
 describe('a 1 GiB process', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   const variants: [string, string[], string][] = [
     ['with the default codec', [], 'dlz'],

@@ -3,16 +3,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Sandbox, program } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 
 describe('checkpoint and restart', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('a counter continues without a gap after restart', async () => {
     const p = sb.launch([program('counter'), '50']);

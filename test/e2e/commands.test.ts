@@ -2,7 +2,7 @@
 // (-i) appear on their own.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { Sandbox, program } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -15,12 +15,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 }
 
 describe('coordinator keys and dmtcp_command', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('interactive keys: h s l c i k q', async () => {
     const p = sb.launch([program('counter'), '50']);

@@ -5,7 +5,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { ImageReader } from '../../src/pipeline/image-reader';
 import { assertOneLineError } from '../helpers/errors';
-import { Sandbox, program } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 
 function sha(file: string): string {
@@ -40,12 +40,8 @@ async function noDecoderLeft(dir: string): Promise<void> {
 }
 
 describe('failures', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('a checkpoint killed halfway leaves the previous image intact and restartable', async () => {
     const p = sb.launch([program('bigmem'), '512']);

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Sandbox, program, type Proc, type RunResult } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program, type Proc, type RunResult } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 import { assertOneLineError } from '../helpers/errors';
 
@@ -42,12 +42,8 @@ function assertOk(r: RunResult, label: string): void {
 
 describe('incremental images', function () {
   this.timeout(300000);
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   const readimage = (...args: string[]) => sb.tool('readimage', args);
   const summary = async (file: string): Promise<Summary> => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildDir, libdmtcp, nativeDir } from '../../src/paths';
-import { Sandbox, program, type Proc } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program, type Proc } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 
 const TRACE_A = program('libtrace_a.so');
@@ -43,12 +43,8 @@ async function checkAndExit(p: Proc): Promise<void> {
 }
 
 describe('native plugins', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('calls each plugin once per event, in load order then in reverse; the example reopens a rotated log at restart', async () => {
     const log = sb.path('app.log');

@@ -4,15 +4,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../../src/paths';
-import { Sandbox } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest } from '../helpers/sandbox';
 
 describe('the TypeScript API from a Node program', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('checkpoints itself and reads the coordinator', async () => {
     const script = sb.path('self.js');

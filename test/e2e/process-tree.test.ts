@@ -3,7 +3,7 @@
 // flight, exec'd programs stay under checkpoint control, and shared descriptors and memory stay shared.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { Sandbox, program, type Proc } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program, type Proc } from '../helpers/sandbox';
 
 /** Numbers from every line matching `re` (its first group). */
 function numbers(lines: string[], re: RegExp): number[] {
@@ -19,12 +19,8 @@ function assertResumes(before: number[], after: number[], label: string): void {
 
 describe('process trees', function () {
   this.timeout(120000);
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   /** Checkpoints, kills every process of the computation and restarts all images together. */
   async function checkpointKillRestart(expectImages: number | undefined, args: string[] = []): Promise<Proc> {

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Sandbox, program, type Proc } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program, type Proc } from '../helpers/sandbox';
 import { decodeSocketState, SockFlag, type SocketState } from '../../src/pipeline/socket-state';
 import { ImageReader } from '../../src/pipeline/image-reader';
 import { FdKind } from '../../src/protocol/constants';
@@ -34,12 +34,8 @@ function blocksAfter(lines: string[]): number[] {
 
 describe('sockets (socket-drain)', function () {
   this.timeout(120000);
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   async function checkpointKillRestart(expectImages: number, args: string[] = []): Promise<{ r: Proc; images: string[] }> {
     await sb.checkpoint();
@@ -165,12 +161,8 @@ describe('sockets (socket-drain)', function () {
 
 describe('event descriptors: inotify', function () {
   this.timeout(120000);
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   it('an inotify watch served by epoll keeps its watch number and reports events after restart', async () => {
     const dir = sb.path('watched');

@@ -1,16 +1,12 @@
 // Multithreaded programs: every thread is stopped and brought back where it was, with its locks, waits, ids,
 // thread-specific data and errno; signals, timers and blocking calls behave; real thread libraries survive.
 import * as assert from 'node:assert/strict';
-import { Sandbox, program } from '../helpers/sandbox';
+import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 import { check, survives } from '../helpers/survive';
 
 describe('threads', () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = Sandbox.create();
-    await sb.startCoordinator();
-  });
-  afterEach(() => sb.cleanup());
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
 
   for (const n of [2, 8, 128]) {
     it(`${n} threads keep a shared counter consistent under an error-checking mutex`, async () => {

@@ -276,3 +276,15 @@ export class Sandbox {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Gives every test of the calling suite its own sandbox and coordinator (port 0), cleaned up after the test; `use`
+ *  receives each new sandbox. */
+export function sandboxPerTest(use: (sb: Sandbox) => void): void {
+  let sb: Sandbox | undefined;
+  beforeEach(async () => {
+    sb = Sandbox.create();
+    use(sb);
+    await sb.startCoordinator();
+  });
+  afterEach(() => sb?.cleanup());
+}
