@@ -134,6 +134,32 @@ int suspend_user_threads(char *err, size_t errcap) DMTCP_HIDDEN;
 void resume_user_threads(void) DMTCP_HIDDEN;
 int suspend_is_ckpt_signal(int sig) DMTCP_HIDDEN;
 void suspend_after_fork(void) DMTCP_HIDDEN;
+/* Wrappers that translate ids must not be cut in two by a checkpoint and a restart: an id read before would reach
+ * the kernel after, where it names another task or none.
+ * - WITHOUT_CKPT(expr), for calls that act on another task (kill, tgkill, setpgid, ...): every signal is blocked
+ *   while expr runs, so the checkpoint signal (and any other) arrives just after, as if the call had been quicker.
+ * - REREAD_AFTER_RESTART(expr), for calls that only read (gettid, getppid, ...): expr runs again when a restart
+ *   happened while it ran. Costs no system call.
+ * Neither may wrap a call that blocks. */
+uint64_t ckpt_signals_hold(void) DMTCP_HIDDEN;
+void ckpt_signals_release(uint64_t old_mask) DMTCP_HIDDEN;
+#define WITHOUT_CKPT(expr)                                                                                           \
+  ({                                                                                                                 \
+    uint64_t held_mask_ = ckpt_signals_hold();                                                                       \
+    __typeof__(expr) held_result_ = (expr);                                                                          \
+    ckpt_signals_release(held_mask_);                                                                                \
+    held_result_;                                                                                                    \
+  })
+#define REREAD_AFTER_RESTART(expr)                                                                                   \
+  ({                                                                                                                 \
+    uint32_t reread_gen_;                                                                                            \
+    __typeof__(expr) reread_result_;                                                                                 \
+    do {                                                                                                             \
+      reread_gen_ = __atomic_load_n(&g_id.restarts, __ATOMIC_ACQUIRE);                                               \
+      reread_result_ = (expr);                                                                                       \
+    } while (__atomic_load_n(&g_id.restarts, __ATOMIC_ACQUIRE) != reread_gen_);                                      \
+    reread_result_;                                                                                                  \
+  })
 
 /* ---- procstate.c: process-wide kernel state that is not in memory ---- */
 

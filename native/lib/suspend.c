@@ -138,6 +138,18 @@ static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
   errno = saved_errno;
 }
 
+uint64_t ckpt_signals_hold(void)
+{
+  uint64_t all = ~0ull, old = 0;
+  d_rt_sigprocmask(SIG_BLOCK, &all, &old);
+  return old;
+}
+
+void ckpt_signals_release(uint64_t old_mask)
+{
+  d_rt_sigprocmask(SIG_SETMASK, &old_mask, 0);
+}
+
 void suspend_install_handler(void)
 {
   struct sigaction sa;

@@ -17,6 +17,18 @@ describe('threads', () => {
     });
   }
 
+  it('threads asking for their ids nonstop keep them through checkpoints and two restarts', async () => {
+    // After a restart gettid, getpid and pthread_kill translate ids, and the checkpoint signal lands inside them;
+    // before it, glibc's pthread_kill may be stopped holding a tid the restart makes stale.
+    const r = await survives(sb, [program('tidspin'), '4'], { alive: /^spins \d+$/ });
+    for (let i = 0; i < 3; i++) await sb.checkpoint();
+    assert.match(await check(r), /^PASS/, 'checkpointed again after the restart');
+    await sb.killComputation();
+    const again = sb.restart(sb.images());
+    await again.waitFor(/^spins \d+$/);
+    assert.match(await check(again), /^PASS/, 'after the second restart');
+  });
+
   it('a condition wait, a recursive mutex held twice, a read lock, a barrier, TSD and errno survive', async () => {
     await survives(sb, [program('syncprims')], { alive: /^alive \d+$/ });
   });

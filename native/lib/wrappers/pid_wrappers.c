@@ -20,14 +20,20 @@ static pid_t to_real_signed(pid_t pid)
   return pid;
 }
 
+/* A returned pid, process group or session (negative: an error). */
+static pid_t virt_of(pid_t r)
+{
+  return r > 0 ? vid_to_virt(r) : r;
+}
+
 pid_t getpid(void)
 {
-  return vid_self_pid();
+  return REREAD_AFTER_RESTART(vid_self_pid());
 }
 
 pid_t getppid(void)
 {
-  return vid_to_virt((int)dsys0(__NR_getppid));
+  return REREAD_AFTER_RESTART(vid_to_virt((int)dsys0(__NR_getppid)));
 }
 
 pid_t fork(void)
@@ -38,17 +44,17 @@ pid_t fork(void)
 
 int kill(pid_t pid, int sig)
 {
-  return NEXT_FN(kill)(to_real_signed(pid), sig);
+  return WITHOUT_CKPT(NEXT_FN(kill)(to_real_signed(pid), sig));
 }
 
 int killpg(pid_t pgrp, int sig)
 {
-  return NEXT_FN(killpg)(vid_to_real(pgrp), sig);
+  return WITHOUT_CKPT(NEXT_FN(killpg)(vid_to_real(pgrp), sig));
 }
 
 int sigqueue(pid_t pid, int sig, const union sigval value)
 {
-  return NEXT_FN(sigqueue)(vid_to_real(pid), sig, value);
+  return WITHOUT_CKPT(NEXT_FN(sigqueue)(vid_to_real(pid), sig, value));
 }
 
 /* A wait blocked at a checkpoint is re-issued by the kernel after the restart with the real pid it had then: it
@@ -64,20 +70,20 @@ pid_t waitpid(pid_t pid, int *status, int options)
     uint32_t restarts = __atomic_load_n(&g_id.restarts, __ATOMIC_ACQUIRE);
     pid_t r = NEXT_FN(waitpid)(to_real_signed(pid), status, options);
     if (r < 0 && errno == ECHILD && pid != -1 && restarted_since(restarts)) continue;
-    return r > 0 ? vid_to_virt(r) : r;
+    return virt_of(r);
   }
 }
 
 pid_t wait(int *status)
 {
   pid_t r = NEXT_FN(wait)(status);
-  return r > 0 ? vid_to_virt(r) : r;
+  return virt_of(r);
 }
 
 pid_t wait3(int *status, int options, struct rusage *ru)
 {
   pid_t r = NEXT_FN(wait3)(status, options, ru);
-  return r > 0 ? vid_to_virt(r) : r;
+  return virt_of(r);
 }
 
 pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
@@ -86,7 +92,7 @@ pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
     uint32_t restarts = __atomic_load_n(&g_id.restarts, __ATOMIC_ACQUIRE);
     pid_t r = NEXT_FN(wait4)(to_real_signed(pid), status, options, ru);
     if (r < 0 && errno == ECHILD && pid != -1 && restarted_since(restarts)) continue;
-    return r > 0 ? vid_to_virt(r) : r;
+    return virt_of(r);
   }
 }
 
@@ -104,74 +110,70 @@ int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 
 int setpgid(pid_t pid, pid_t pgid)
 {
-  return NEXT_FN(setpgid)(vid_to_real(pid), vid_to_real(pgid));
+  return WITHOUT_CKPT(NEXT_FN(setpgid)(vid_to_real(pid), vid_to_real(pgid)));
 }
 
 pid_t getpgid(pid_t pid)
 {
-  pid_t r = NEXT_FN(getpgid)(vid_to_real(pid));
-  return r > 0 ? vid_to_virt(r) : r;
+  return REREAD_AFTER_RESTART(virt_of(NEXT_FN(getpgid)(vid_to_real(pid))));
 }
 
 pid_t getpgrp(void)
 {
-  return vid_to_virt(NEXT_FN(getpgrp)());
+  return REREAD_AFTER_RESTART(vid_to_virt(NEXT_FN(getpgrp)()));
 }
 
 pid_t getsid(pid_t pid)
 {
-  pid_t r = NEXT_FN(getsid)(vid_to_real(pid));
-  return r > 0 ? vid_to_virt(r) : r;
+  return REREAD_AFTER_RESTART(virt_of(NEXT_FN(getsid)(vid_to_real(pid))));
 }
 
 pid_t setsid(void)
 {
-  pid_t r = NEXT_FN(setsid)();
-  return r > 0 ? vid_to_virt(r) : r;
+  return WITHOUT_CKPT(virt_of(NEXT_FN(setsid)()));
 }
 
 pid_t tcgetpgrp(int fd)
 {
-  pid_t r = NEXT_FN(tcgetpgrp)(fd);
-  return r > 0 ? vid_to_virt(r) : r;
+  return REREAD_AFTER_RESTART(virt_of(NEXT_FN(tcgetpgrp)(fd)));
 }
 
 int tcsetpgrp(int fd, pid_t pgrp)
 {
-  return NEXT_FN(tcsetpgrp)(fd, vid_to_real(pgrp));
+  return WITHOUT_CKPT(NEXT_FN(tcsetpgrp)(fd, vid_to_real(pgrp)));
 }
 
 int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *set)
 {
-  return NEXT_FN(sched_setaffinity)(vid_to_real(pid), size, set);
+  return WITHOUT_CKPT(NEXT_FN(sched_setaffinity)(vid_to_real(pid), size, set));
 }
 
 int sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set)
 {
-  return NEXT_FN(sched_getaffinity)(vid_to_real(pid), size, set);
+  return REREAD_AFTER_RESTART(NEXT_FN(sched_getaffinity)(vid_to_real(pid), size, set));
 }
 
 int sched_setscheduler(pid_t pid, int policy, const struct sched_param *p)
 {
-  return NEXT_FN(sched_setscheduler)(vid_to_real(pid), policy, p);
+  return WITHOUT_CKPT(NEXT_FN(sched_setscheduler)(vid_to_real(pid), policy, p));
 }
 
 int sched_getscheduler(pid_t pid)
 {
-  return NEXT_FN(sched_getscheduler)(vid_to_real(pid));
+  return REREAD_AFTER_RESTART(NEXT_FN(sched_getscheduler)(vid_to_real(pid)));
 }
 
 int sched_setparam(pid_t pid, const struct sched_param *p)
 {
-  return NEXT_FN(sched_setparam)(vid_to_real(pid), p);
+  return WITHOUT_CKPT(NEXT_FN(sched_setparam)(vid_to_real(pid), p));
 }
 
 int sched_getparam(pid_t pid, struct sched_param *p)
 {
-  return NEXT_FN(sched_getparam)(vid_to_real(pid), p);
+  return REREAD_AFTER_RESTART(NEXT_FN(sched_getparam)(vid_to_real(pid), p));
 }
 
 int prlimit(pid_t pid, enum __rlimit_resource res, const struct rlimit *new_limit, struct rlimit *old)
 {
-  return NEXT_FN(prlimit)(vid_to_real(pid), res, new_limit, old);
+  return WITHOUT_CKPT(NEXT_FN(prlimit)(vid_to_real(pid), res, new_limit, old));
 }

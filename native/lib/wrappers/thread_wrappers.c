@@ -26,17 +26,31 @@ static int translated_tid(pthread_t t)
 
 pid_t gettid(void)
 {
-  return vid_to_virt((int)d_gettid());
+  return REREAD_AFTER_RESTART(vid_to_virt((int)d_gettid()));
 }
 
 int tgkill(pid_t tgid, pid_t tid, int sig)
 {
-  long r = d_tgkill(vid_to_real(tgid), vid_to_real(tid), sig);
+  long r = WITHOUT_CKPT(d_tgkill(vid_to_real(tgid), vid_to_real(tid), sig));
   if (r < 0) {
     errno = (int)-r;
     return -1;
   }
   return 0;
+}
+
+static long signal_by_syscall(long n, long a[6])
+{
+  if (n == SYS_kill) {
+    long pid = a[0];
+    a[0] = pid > 0 ? vid_to_real((int)pid) : pid < -1 ? -vid_to_real((int)-pid) : pid;
+  } else if (n == SYS_tgkill) {
+    a[0] = vid_to_real((int)a[0]);
+    a[1] = vid_to_real((int)a[1]);
+  } else {
+    a[0] = vid_to_real((int)a[0]);
+  }
+  return dsys6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 long syscall(long n, ...)
@@ -47,18 +61,11 @@ long syscall(long n, ...)
   for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
   va_end(ap);
   if (n == SYS_gettid) return gettid();
-  if (n == SYS_getpid) return vid_self_pid();
-  if (n == SYS_getppid) return vid_to_virt((int)dsys0(__NR_getppid));
-  if (n == SYS_kill) {
-    long pid = a[0];
-    a[0] = pid > 0 ? vid_to_real((int)pid) : pid < -1 ? -vid_to_real((int)-pid) : pid;
-  } else if (n == SYS_tgkill) {
-    a[0] = vid_to_real((int)a[0]);
-    a[1] = vid_to_real((int)a[1]);
-  } else if (n == SYS_tkill) {
-    a[0] = vid_to_real((int)a[0]);
-  }
-  long r = dsys6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (n == SYS_getpid) return getpid();
+  if (n == SYS_getppid) return getppid();
+  long r;
+  if (n == SYS_kill || n == SYS_tgkill || n == SYS_tkill) r = WITHOUT_CKPT(signal_by_syscall(n, a));
+  else r = dsys6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (D_IS_ERR(r)) {
     errno = (int)-r;
     return -1;
@@ -66,7 +73,7 @@ long syscall(long n, ...)
   return r;
 }
 
-int pthread_kill(pthread_t t, int sig)
+static int thread_kill(pthread_t t, int sig)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_kill)(t, sig);
@@ -74,7 +81,12 @@ int pthread_kill(pthread_t t, int sig)
   return r < 0 ? (int)-r : 0;
 }
 
-int pthread_sigqueue(pthread_t t, int sig, const union sigval value)
+int pthread_kill(pthread_t t, int sig)
+{
+  return WITHOUT_CKPT(thread_kill(t, sig));
+}
+
+static int thread_sigqueue(pthread_t t, int sig, const union sigval value)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_sigqueue)(t, sig, value);
@@ -89,7 +101,12 @@ int pthread_sigqueue(pthread_t t, int sig, const union sigval value)
   return r < 0 ? (int)-r : 0;
 }
 
-int pthread_getcpuclockid(pthread_t t, clockid_t *clock)
+int pthread_sigqueue(pthread_t t, int sig, const union sigval value)
+{
+  return WITHOUT_CKPT(thread_sigqueue(t, sig, value));
+}
+
+static int thread_cpuclockid(pthread_t t, clockid_t *clock)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_getcpuclockid)(t, clock);
@@ -97,7 +114,12 @@ int pthread_getcpuclockid(pthread_t t, clockid_t *clock)
   return 0;
 }
 
-int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *set)
+int pthread_getcpuclockid(pthread_t t, clockid_t *clock)
+{
+  return REREAD_AFTER_RESTART(thread_cpuclockid(t, clock));
+}
+
+static int thread_setaffinity(pthread_t t, size_t size, const cpu_set_t *set)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_setaffinity_np)(t, size, set);
@@ -105,7 +127,12 @@ int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *set)
   return r < 0 ? (int)-r : 0;
 }
 
-int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
+int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *set)
+{
+  return WITHOUT_CKPT(thread_setaffinity(t, size, set));
+}
+
+static int thread_getaffinity(pthread_t t, size_t size, cpu_set_t *set)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_getaffinity_np)(t, size, set);
@@ -113,6 +140,11 @@ int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
   if (r < 0) return (int)-r;
   memset((char *)set + r, 0, size - (size_t)r);
   return 0;
+}
+
+int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
+{
+  return REREAD_AFTER_RESTART(thread_getaffinity(t, size, set));
 }
 
 static int task_comm(int real, char *name, size_t len, int write_it)
@@ -131,7 +163,7 @@ static int task_comm(int real, char *name, size_t len, int write_it)
   return 0;
 }
 
-int pthread_setname_np(pthread_t t, const char *name)
+static int thread_setname(pthread_t t, const char *name)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_setname_np)(t, name);
@@ -139,7 +171,12 @@ int pthread_setname_np(pthread_t t, const char *name)
   return task_comm(real, (char *)name, 0, 1);
 }
 
-int pthread_getname_np(pthread_t t, char *name, size_t len)
+int pthread_setname_np(pthread_t t, const char *name)
+{
+  return WITHOUT_CKPT(thread_setname(t, name));
+}
+
+static int thread_getname(pthread_t t, char *name, size_t len)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_getname_np)(t, name, len);
@@ -147,10 +184,15 @@ int pthread_getname_np(pthread_t t, char *name, size_t len)
   return task_comm(real, name, len, 0);
 }
 
+int pthread_getname_np(pthread_t t, char *name, size_t len)
+{
+  return REREAD_AFTER_RESTART(thread_getname(t, name, len));
+}
+
 /* glibc's cancellation signals the thread by the tid in its descriptor: hand it the real one for the call. */
 static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int pthread_cancel(pthread_t t)
+static int thread_cancel(pthread_t t)
 {
   int real = translated_tid(t);
   if (!real) return NEXT_FN(pthread_cancel)(t);
@@ -164,19 +206,31 @@ int pthread_cancel(pthread_t t)
   return r;
 }
 
+int pthread_cancel(pthread_t t)
+{
+  return WITHOUT_CKPT(thread_cancel(t));
+}
+
 /* Threads created after a restart: a real tid that is some restored thread's virtual one gets a fresh virtual id. */
 struct start {
   void *(*fn)(void *);
   void *arg;
 };
 
+/* Returns the virtual tid it gave the calling (new) thread. */
+static int adopt_own_tid(void)
+{
+  int real = (int)d_gettid();
+  int virt = vid_adopt_new_thread(real);
+  if (virt != real && g_tid_offset >= 0) *(volatile int *)((char *)pthread_self() + g_tid_offset) = virt;
+  return virt;
+}
+
 static void *start_thread_trampoline(void *p)
 {
   struct start s = *(struct start *)p;
   free(p);
-  int real = (int)d_gettid();
-  int virt = vid_adopt_new_thread(real);
-  if (virt != real && g_tid_offset >= 0) *(volatile int *)((char *)pthread_self() + g_tid_offset) = virt;
+  WITHOUT_CKPT(adopt_own_tid());
   return s.fn(s.arg);
 }
 
