@@ -4,7 +4,13 @@
  * kernel state and position (threads.c), reports itself parked and waits on a futex until the generation of
  * g_resume moves on. After a restart each thread is resumed at that same position, inside the handler, and waits
  * for the same futex; returning from the handler (rt_sigreturn) then restores every register and the signal mask
- * from the frame the kernel left on the thread's own stack. */
+ * from the frame the kernel left on the thread's own stack.
+ *
+ * A thread may be unable to stop: one that blocked every signal (glibc does at thread exit) and then waits for a
+ * lock a parked thread holds (glibc's stack cache lock, taken by pthread_create and pthread_join) would wait for
+ * ever, and the checkpoint with it. So an attempt that does not close within its window lets every parked thread
+ * go and starts again, with a window twice as long, until SUSPEND_TIMEOUT_NS. The next attempt stops the threads
+ * that did not stop first, while the others still run and can release what they wait for. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,10 +22,13 @@
 #include "../include/dmtcp_sys.h"
 
 #define SUSPEND_TIMEOUT_NS (60ull * 1000 * 1000 * 1000)
+#define FIRST_WINDOW_NS (500ull * 1000 * 1000)
+#define REQUEST_MAGIC 0x444d5443        /* "DMTC": the si_value of a checkpoint request from our own thread */
 
-static volatile int g_suspending;
+static int g_suspending;
 static int g_resume;                   /* futex: bumped to release parked threads */
-static int g_parked;                   /* futex: threads parked in the handler */
+static int g_parked;                   /* futex: threads inside the handler's wait, parked or just released */
+static int parked_real[DMTCP_MAX_THREADS];   /* the real tid of the thread that claimed each slot */
 
 struct kernel_sigaction {
   void *handler;
@@ -110,18 +119,22 @@ static void reissue_interrupted_call(ucontext_t *uc)
 static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
 {
   /* Only our own checkpoint thread may park us; anything else with this number belongs to the program. */
-  if (!g_suspending || si->si_code != SI_TKILL || si->si_pid != (pid_t)d_getpid()) {
+  if (si->si_code != SI_QUEUE || si->si_pid != (pid_t)d_getpid() || si->si_value.sival_int != REQUEST_MAGIC) {
     forward_to_program(sig, si, uc);
     return;
   }
-  int saved_errno = errno;
+  /* Read before g_suspending: an attempt given up clears g_suspending before it bumps g_resume, so a thread that
+   * still finds g_suspending set is let go by that same bump. */
   volatile int resume_seen = __atomic_load_n(&g_resume, __ATOMIC_SEQ_CST);
+  if (!__atomic_load_n(&g_suspending, __ATOMIC_SEQ_CST)) return;   /* a request from an attempt given up */
+  int saved_errno = errno;
   struct thread_slot *volatile slot = threads_claim_slot();
   if (!slot) {
     /* Over DMTCP_MAX_THREADS: never park, so the checkpoint thread times out and reports it. */
     errno = saved_errno;
     return;
   }
+  parked_real[slot - g_slots] = (int)d_gettid();
   threads_capture(slot);
   take_pending(slot);
   slot->is_ckpt = 0;
@@ -136,6 +149,9 @@ static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
   put_back_pending(slot);
   reissue_interrupted_call((ucontext_t *)uc);
   errno = saved_errno;
+  if (__atomic_sub_fetch(&g_parked, 1, __ATOMIC_SEQ_CST) == 0) {
+    d_futex(&g_parked, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0);
+  }
 }
 
 uint64_t ckpt_signals_hold(void)
@@ -214,15 +230,31 @@ static uint64_t now_ns(void)
 
 static struct task_set signaled, current;
 
-/* Parks every task but the calling (checkpoint) thread. Returns 0, or -1 with a message in err. */
-int suspend_user_threads(char *err, size_t errcap)
+static long send_request(int pid, int tid)
+{
+  siginfo_t si;
+  __builtin_memset(&si, 0, sizeof si);
+  si.si_signo = g_cfg.ckpt_signal;
+  si.si_code = SI_QUEUE;
+  si.si_pid = pid;
+  si.si_uid = (uid_t)dsys0(__NR_getuid);
+  si.si_value.sival_int = REQUEST_MAGIC;
+  return dsys4(__NR_rt_tgsigqueueinfo, pid, tid, g_cfg.ckpt_signal, (long)&si);
+}
+
+static void wait_on_parked(int seen)
+{
+  struct { long s, ns; } ts = { 0, 5 * 1000 * 1000 };
+  d_futex(&g_parked, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, seen, &ts);
+}
+
+/* One attempt: signals every task but the caller until a full pass finds no new one and every signaled task is
+ * parked or gone; the tasks in `first` (if any) alone in the first pass. Returns 0, 1 when `give_up` came first
+ * (*missing of *of still running), or -1 with err set. */
+static int stop_all(const struct task_set *first, uint64_t give_up, int *missing, int *of, char *err, size_t errcap)
 {
   int self = (int)d_gettid(), pid = (int)d_getpid();
-  g_n_slots = 0;
-  __atomic_store_n(&g_parked, 0, __ATOMIC_SEQ_CST);
-  g_suspending = 1;
   signaled.n = 0;
-  uint64_t deadline = now_ns() + SUSPEND_TIMEOUT_NS;
   for (;;) {
     if (list_tasks(&current) < 0) {
       dfmt(err, errcap, "cannot list /proc/self/task");
@@ -232,7 +264,11 @@ int suspend_user_threads(char *err, size_t errcap)
     for (int i = 0; i < current.n; i++) {
       int tid = current.tids[i];
       if (tid == self || task_set_has(&signaled, tid)) continue;
-      if (d_tgkill(pid, tid, g_cfg.ckpt_signal) == 0) {
+      if (first && !task_set_has(first, tid)) {
+        fresh++;                         /* its turn comes in the next pass */
+        continue;
+      }
+      if (send_request(pid, tid) == 0) {
         signaled.tids[signaled.n++] = tid;
         fresh++;
       }
@@ -240,13 +276,8 @@ int suspend_user_threads(char *err, size_t errcap)
     /* Wait until every signaled thread parked; threads that exited meanwhile drop out of the count. */
     for (;;) {
       int parked = __atomic_load_n(&g_parked, __ATOMIC_SEQ_CST);
-      int alive = 0;
       if (parked >= signaled.n) break;
       if (list_tasks(&current) == 0) {
-        for (int i = 0; i < signaled.n; i++) alive += task_set_has(&current, signaled.tids[i]);
-      }
-      if (parked >= alive) {
-        /* Everyone still alive is parked; forget the ones that are gone. */
         int k = 0;
         for (int i = 0; i < signaled.n; i++) {
           if (task_set_has(&current, signaled.tids[i])) signaled.tids[k++] = signaled.tids[i];
@@ -254,22 +285,66 @@ int suspend_user_threads(char *err, size_t errcap)
         signaled.n = k;
         if (parked >= signaled.n) break;
       }
-      if (now_ns() > deadline) {
-        dfmt(err, errcap, "%d of %d threads did not stop for the checkpoint signal %d within 60 s",
-             signaled.n - parked, signaled.n, g_cfg.ckpt_signal);
-        return -1;
+      if (now_ns() > give_up) {
+        *missing = signaled.n - parked;
+        *of = signaled.n;
+        return 1;
       }
-      struct { long s, ns; } ts = { 0, 5 * 1000 * 1000 };
-      d_futex(&g_parked, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, parked, &ts);
+      wait_on_parked(parked);
     }
-    if (!fresh) break;     /* a full pass found no new thread: the set is closed */
+    first = 0;
+    if (!fresh) return 0;    /* a full pass found no new thread: the set is closed */
   }
-  return 0;
+}
+
+static struct task_set laggards;
+
+/* The signaled tasks that have not claimed a slot. */
+static void find_laggards(void)
+{
+  int claimed = __atomic_load_n(&g_n_slots, __ATOMIC_SEQ_CST);
+  if (claimed > DMTCP_MAX_THREADS) claimed = DMTCP_MAX_THREADS;
+  laggards.n = 0;
+  for (int i = 0; i < signaled.n; i++) {
+    int tid = signaled.tids[i], found = 0;
+    for (int j = 0; j < claimed && !found; j++) found = parked_real[j] == tid;
+    if (!found) laggards.tids[laggards.n++] = tid;
+  }
+}
+
+/* Parks every task but the calling (checkpoint) thread. Returns 0, or -1 with a message in err. */
+int suspend_user_threads(char *err, size_t errcap)
+{
+  uint64_t deadline = now_ns() + SUSPEND_TIMEOUT_NS, window = FIRST_WINDOW_NS;
+  laggards.n = 0;
+  for (;;) {
+    /* Threads let go by the last attempt (or checkpoint) leave the handler before slots are handed out again. */
+    for (int left; (left = __atomic_load_n(&g_parked, __ATOMIC_SEQ_CST)) > 0 && now_ns() < deadline;) {
+      wait_on_parked(left);
+    }
+    g_n_slots = 0;
+    __atomic_store_n(&g_suspending, 1, __ATOMIC_SEQ_CST);
+    uint64_t now = now_ns();
+    int missing = 0, of = 0;
+    int r = stop_all(laggards.n ? &laggards : 0, now + window < deadline ? now + window : deadline, &missing, &of,
+                     err, errcap);
+    if (r <= 0) return r;
+    if (now_ns() >= deadline) {
+      dfmt(err, errcap, "%d of %d threads did not stop for the checkpoint signal %d within 60 s", missing, of,
+           g_cfg.ckpt_signal);
+      return -1;
+    }
+    dlog_debug("%d of %d threads did not stop within %llu ms; letting every thread go and trying again", missing,
+               of, (unsigned long long)(window / 1000000));
+    find_laggards();
+    resume_user_threads();
+    window *= 2;
+  }
 }
 
 void resume_user_threads(void)
 {
-  g_suspending = 0;
+  __atomic_store_n(&g_suspending, 0, __ATOMIC_SEQ_CST);
   __atomic_fetch_add(&g_resume, 1, __ATOMIC_SEQ_CST);
   d_futex(&g_resume, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 0x7fffffff, 0);
 }

@@ -49,8 +49,31 @@ static const char *real_proc_path(const char *path, char *buf)
   return buf;
 }
 
+/* A call on a /proc/<id> path runs with signals held from the translation to the wrapper's return (WITHOUT_CKPT's
+ * way; such calls never block), so a checkpoint cannot fall between them and send an old id to the kernel. */
+struct held {
+  int on;
+  uint64_t mask;
+};
+
+static struct held hold_for(const char *path)
+{
+  struct held h = { 0, 0 };
+  if (path && __builtin_strncmp(path, "/proc/", 6) == 0 && path[6] >= '1' && path[6] <= '9') {
+    h.on = 1;
+    h.mask = ckpt_signals_hold();
+  }
+  return h;
+}
+
+static void release_held(struct held *h)
+{
+  if (h->on) ckpt_signals_release(h->mask);
+}
+
 #define WITH_PATH(path) \
   char buf_[PROC_PATH_MAX]; \
+  __attribute__((cleanup(release_held))) struct held held_ = hold_for(path); \
   const char *rp_ = real_proc_path(path, buf_)
 
 static mode_t mode_arg(int flags, va_list ap)
