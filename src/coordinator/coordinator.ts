@@ -63,6 +63,9 @@ interface Round {
   suspended: boolean;
 }
 
+/** After this long, a restart still waiting for some of its processes is reported in the log. */
+const RESTART_QUIET_S = 10;
+
 interface Restarting {
   computation: string;
   generation: number;
@@ -226,8 +229,15 @@ export class Coordinator {
         return `this coordinator already runs computation ${this.computation} with ${live.length} process(es); restart with --new-coordinator or another -p PORT`;
       }
       if (this.round) return 'a checkpoint is in progress; retry when it finishes';
-      this.restarting = { computation: w.computation, generation: w.generation, expected: Math.max(1, nprocs), peers: new Set() };
+      const restarting = { computation: w.computation, generation: w.generation, expected: Math.max(1, nprocs), peers: new Set<Peer>() };
+      this.restarting = restarting;
       this.computation = w.computation;
+      // A process of the restart that dies before it joins leaves the others waiting; say so in the log.
+      setTimeout(() => {
+        if (this.restarting !== restarting) return;
+        const joined = [...restarting.peers].map((p) => p.label).join(', ');
+        this.log(`restart of ${restarting.computation}: ${restarting.peers.size} of ${restarting.expected} process(es) joined after ${RESTART_QUIET_S} s (${joined}); the others may have died while being restored`);
+      }, RESTART_QUIET_S * 1000).unref();
     }
     this.restarting.peers.add(peer);
     this.generation = Math.max(this.generation, w.generation);

@@ -42,6 +42,8 @@ export class Proc {
   private cursor = 0;
   private partial = '';
   private watchers: (() => void)[] = [];
+  /** More to say when a wait fails: the coordinator's last lines, for a process of the computation. */
+  context?: () => string;
 
   constructor(readonly child: ChildProcess, readonly label: string) {
     child.stdout!.setEncoding('utf8');
@@ -82,10 +84,10 @@ export class Proc {
         }
       }
       if (!this.alive) {
-        throw new Error(`${this.label} exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${re}; stderr: ${this.stderr.trim()}; last output: ${this.lines.slice(-3).join(' | ')}`);
+        throw new Error(`${this.label} exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${re}; ${this.lastWords()}`);
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.label} did not print ${re} within ${timeoutMs} ms; stderr: ${this.stderr.trim()}; last output: ${this.lines.slice(-3).join(' | ')}`);
+      if (left <= 0) throw new Error(`${this.label} did not print ${re} within ${timeoutMs} ms; ${this.lastWords()}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, Math.min(left, 250));
         function done() {
@@ -96,6 +98,11 @@ export class Proc {
       });
       this.watchers = [];
     }
+  }
+
+  private lastWords(): string {
+    const words = `stderr: ${this.stderr.trim()}; last output: ${this.lines.slice(-3).join(' | ')}`;
+    return this.context ? `${words}; ${this.context()}` : words;
   }
 
   /** Every output line so far. */
@@ -135,8 +142,17 @@ export class Sandbox {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const p = new Proc(child, label);
+    if (bin !== 'dmtcp_coordinator') p.context = () => this.coordinatorTail();
     this.procs.add(p);
     return p;
+  }
+
+  /** The test coordinator's last log lines, for failure messages. */
+  private coordinatorTail(): string {
+    const c = this.coordinator;
+    if (!c) return 'no coordinator';
+    const log = [...c.output(), ...c.stderr.split('\n')].filter((l) => l.trim()).slice(-8);
+    return `coordinator (${c.alive ? 'running' : 'exited'}): ${log.join(' | ')}`;
   }
 
   /** Starts this test's coordinator on a free port (stdin is kept open for its interactive keys). */
