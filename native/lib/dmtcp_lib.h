@@ -134,6 +134,9 @@ int suspend_user_threads(char *err, size_t errcap) DMTCP_HIDDEN;
 void resume_user_threads(void) DMTCP_HIDDEN;
 int suspend_is_ckpt_signal(int sig) DMTCP_HIDDEN;
 void suspend_after_fork(void) DMTCP_HIDDEN;
+/* Around glibc's fork in our wrapper: checkpoints stay out until the wrapper has the child's virtual pid. */
+void fork_wrapper_enter(void) DMTCP_HIDDEN;
+void fork_wrapper_leave(void) DMTCP_HIDDEN;
 /* Wrappers that translate ids must not be cut in two by a checkpoint and a restart: an id read before would reach
  * the kernel after, where it names another task or none.
  * - WITHOUT_CKPT(expr), for calls that act on another task (kill, tgkill, setpgid, ...): every signal is blocked

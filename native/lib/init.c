@@ -1,6 +1,9 @@
 /* init.c: start-up of libdmtcp.so inside a launched program: configuration from the environment dmtcp_launch
  * prepared, the restorer's reserved hole, the checkpoint signal, registration and the checkpoint thread. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -145,19 +148,89 @@ static void read_identity(void)
 }
 
 /* fork: the child is a new process of the same computation, with one thread and a copy of our state. It must not
- * speak on the parent's coordinator connection: it gets its own, a new worker id and its own checkpoint thread. */
+ * speak on the parent's coordinator connection: it gets its own, a new worker id and its own checkpoint thread.
+ * No checkpoint starts in the parent until the child has registered: one that stopped the parent first would leave
+ * out a child the parent already knows (and later waits for). The child closes its end of a pipe once registered
+ * (or given up); the parent waits for that end of file, at most FORK_SYNC_MS, before it lets checkpoints in again.
+ * Write ends of forks under way in other threads are listed so that a child closes them too. */
+#define FORK_SYNC_MS 2000
+#define FORK_SYNC_SLOTS 64
+static __thread int fork_sync[2] __attribute__((tls_model("initial-exec"))) = { -1, -1 };
+static int fork_sync_writers[FORK_SYNC_SLOTS];   /* write end + 1 of each fork under way; 0 = free */
+
 static void atfork_prepare(void)
 {
   dmtcp_disable_ckpt();     /* no checkpoint starts while a thread is in the middle of fork */
+  if (dsys2(__NR_pipe2, (long)fork_sync, O_CLOEXEC) < 0) {
+    fork_sync[0] = fork_sync[1] = -1;
+    return;
+  }
+  for (int i = 0; i < FORK_SYNC_SLOTS; i++) {
+    int free_slot = 0;
+    if (__atomic_compare_exchange_n(&fork_sync_writers[i], &free_slot, fork_sync[1] + 1, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
+      break;
+    }
+  }
+}
+
+static void forget_fork_sync(int write_end)
+{
+  for (int i = 0; i < FORK_SYNC_SLOTS; i++) {
+    int mine = write_end + 1;
+    if (__atomic_compare_exchange_n(&fork_sync_writers[i], &mine, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) break;
+  }
+}
+
+/* Our fork wrapper keeps checkpoints out until it has also translated the child's pid (fork_wrapper_leave). */
+static __thread int fork_in_wrapper __attribute__((tls_model("initial-exec")));
+static __thread int fork_ckpt_held __attribute__((tls_model("initial-exec")));
+
+void fork_wrapper_enter(void)
+{
+  fork_in_wrapper = 1;
+}
+
+void fork_wrapper_leave(void)
+{
+  fork_in_wrapper = 0;
+  if (!fork_ckpt_held) return;
+  fork_ckpt_held = 0;
+  dmtcp_enable_ckpt();
 }
 
 static void atfork_parent(void)
 {
-  dmtcp_enable_ckpt();
+  if (fork_sync[0] >= 0) {
+    forget_fork_sync(fork_sync[1]);
+    d_close(fork_sync[1]);
+    struct pollfd pf = { fork_sync[0], POLLIN, 0 };
+    while (dsys3(__NR_poll, (long)&pf, 1, FORK_SYNC_MS) == -EINTR) {
+    }
+    d_close(fork_sync[0]);
+    fork_sync[0] = fork_sync[1] = -1;
+  }
+  if (fork_in_wrapper) fork_ckpt_held = 1;
+  else dmtcp_enable_ckpt();
+}
+
+/* Tells the parent (waiting in atfork_parent) that this child is registered, or never will be. */
+static void fork_child_settled(void)
+{
+  if (fork_sync[1] < 0) return;
+  d_close(fork_sync[1]);
+  fork_sync[0] = fork_sync[1] = -1;
 }
 
 static void atfork_child(void)
 {
+  /* Other threads' forks under way in the parent: their write ends are not ours to hold open. */
+  for (int i = 0; i < FORK_SYNC_SLOTS; i++) {
+    int w = fork_sync_writers[i];
+    fork_sync_writers[i] = 0;
+    if (w && w - 1 != fork_sync[1]) d_close(w - 1);
+  }
+  if (fork_sync[0] >= 0) d_close(fork_sync[0]);
   api_after_fork();
   vid_after_fork();
   suspend_after_fork();
@@ -171,9 +244,11 @@ static void atfork_child(void)
   if (coord_connect(err, sizeof err) < 0 || ckpt_register(0, err, sizeof err) < 0) {
     dlog("forked child not under checkpoint control: %s", err);
     g_active = 0;
+    fork_child_settled();
     return;
   }
   ckpt_thread_start();
+  fork_child_settled();
 }
 
 __attribute__((constructor(101))) static void dmtcp_init(void)

@@ -215,6 +215,7 @@ export class Coordinator {
     peer.send(Msg.WELCOME, welcome, f.seq);
     this.log(`${restart ? 'restarted' : 'joined'}: ${peer.label} (${w.id})`);
     if (restart) this.maybeFinishRestart();
+    else this.joinRoundUnderWay(peer);
   }
 
   /** A restarted process may join a coordinator that is idle or already restarting the same computation. */
@@ -316,20 +317,34 @@ export class Coordinator {
     const state = r.states[r.index];
     if (process.env.DMTCP_TRACE) process.stderr.write(`[trace ${Date.now() % 100000}] barrier ${state} (+${Date.now() - r.startedAt} ms)\n`);
     r.reached.clear();
-    const fields = () => {
-      const w = new FieldWriter().str(Tag.STATE, state).u32(Tag.GENERATION, r.generation);
-      // DRAINED: processes compare descriptors with kcmp, and mark the end of each socket's data with the nonce.
-      // REBOUND (the first barrier of a restart): each learns the others' new pids.
-      if (state === 'DRAINED' || state === 'REBOUND') w.bytes(Tag.PIDS, pidPairs(r.participants));
-      if (state === 'DRAINED') w.bytes(Tag.NONCE, r.nonce);
-      if (state === 'CHECKPOINTED') {
-        w.str(Tag.STREAM_SOCKET, this.images!.socketPath).u32(Tag.SERVICE_PID, process.pid);
-        if (this.opts.ckptDir) w.str(Tag.CKPT_DIR, this.opts.ckptDir);
-      }
-      return w;
-    };
-    for (const p of r.participants) p.send(Msg.BARRIER, fields());
+    for (const p of r.participants) p.send(Msg.BARRIER, this.barrierFields(r));
     if (r.participants.size === 0) void this.advance();
+  }
+
+  private barrierFields(r: Round): FieldWriter {
+    const state = r.states[r.index];
+    const w = new FieldWriter().str(Tag.STATE, state).u32(Tag.GENERATION, r.generation);
+    // DRAINED: processes compare descriptors with kcmp, and mark the end of each socket's data with the nonce.
+    // REBOUND (the first barrier of a restart): each learns the others' new pids.
+    if (state === 'DRAINED' || state === 'REBOUND') w.bytes(Tag.PIDS, pidPairs(r.participants));
+    if (state === 'DRAINED') w.bytes(Tag.NONCE, r.nonce);
+    if (state === 'CHECKPOINTED') {
+      w.str(Tag.STREAM_SOCKET, this.images!.socketPath).u32(Tag.SERVICE_PID, process.pid);
+      if (this.opts.ckptDir) w.str(Tag.CKPT_DIR, this.opts.ckptDir);
+    }
+    return w;
+  }
+
+  /**
+   * A process that joins while a checkpoint is still stopping processes is stopped and checkpointed with them: it is
+   * a child its parent forked before being stopped (the parent lets no checkpoint in until its child registered).
+   */
+  private joinRoundUnderWay(peer: Peer): void {
+    const r = this.round;
+    if (!r || r.kind !== 'checkpoint' || r.states[r.index] !== 'SUSPENDED') return;
+    r.participants.add(peer);
+    peer.send(Msg.BARRIER, this.barrierFields(r));
+    this.log(`${peer.label} joined checkpoint ${r.generation} while processes were being stopped`);
   }
 
   private reached(peer: Peer, f: Frame): void {

@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Sandbox, sandboxPerTest, program, type Proc } from '../helpers/sandbox';
+import { check, survives } from '../helpers/survive';
 
 /** Numbers from every line matching `re` (its first group). */
 function numbers(lines: string[], re: RegExp): number[] {
@@ -81,6 +82,19 @@ describe('process trees', function () {
       assert.equal(Number(m![3]), 10 + Number(m![2]));
     }
     assert.equal((await r.exited).code, 0);
+  });
+
+  it('a parent keeping 32 short-lived children reaps each by pid with its status, across checkpoints and restarts', async () => {
+    // Checkpoints often land between a fork and the child's registration: the child must be in the checkpoint.
+    await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
+    for (let round = 0; round < 2; round++) {
+      await sb.checkpoint();
+      await sb.killComputation();
+      const again = sb.restart(sb.images());
+      await again.waitFor(/^forks \d+$/);
+      const line = await check(again);
+      assert.match(line, /^PASS/, `after restart ${round + 2}: ${line}`);
+    }
   });
 
   for (const mode of ['fork', 'vfork', 'clearenv']) {

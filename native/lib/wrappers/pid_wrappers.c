@@ -38,8 +38,11 @@ pid_t getppid(void)
 
 pid_t fork(void)
 {
+  fork_wrapper_enter();
   pid_t r = NEXT_FN(fork)();
-  return r > 0 ? vid_new_process(r) : r;
+  if (r > 0) r = vid_new_process(r);
+  fork_wrapper_leave();
+  return r;
 }
 
 int kill(pid_t pid, int sig)
