@@ -190,6 +190,7 @@ int ckpt_register(int restarting, char *err, size_t errcap)
   }
   tlv_get_str(in, len, DMTCP_TAG_COMPUTATION, g_id.computation, sizeof g_id.computation);
   tlv_get_str(in, len, DMTCP_TAG_CKPT_DIR, coord_ckpt_dir, sizeof coord_ckpt_dir);
+  g_coord_pid = (int)d_getpid();
   return 0;
 }
 

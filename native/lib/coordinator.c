@@ -9,6 +9,7 @@
 #include "../include/dmtcp_sys.h"
 
 int g_coord_fd = -1;
+int g_coord_pid;
 
 void msg_bytes(struct msg_out *m, uint16_t tag, const void *p, uint32_t n)
 {

@@ -52,6 +52,7 @@ extern struct dmtcp_config g_cfg DMTCP_HIDDEN;
 extern struct dmtcp_identity g_id DMTCP_HIDDEN;
 extern int g_active DMTCP_HIDDEN;       /* 1 when this process is under checkpoint control */
 extern int g_coord_fd DMTCP_HIDDEN;
+extern int g_coord_pid DMTCP_HIDDEN;          /* the real pid that registered on g_coord_fd (not a vfork child) */
 extern int g_protected_fd_base DMTCP_HIDDEN;
 
 /* ---- log.c: async-signal-safe diagnostics on stderr ---- */

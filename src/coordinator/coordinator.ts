@@ -63,6 +63,9 @@ interface Round {
   suspended: boolean;
 }
 
+/** How long a process that closed its connection to exec may take to join again before it counts as gone. */
+const EXEC_REJOIN_MS = 5000;
+
 /** After this long, a restart still waiting for some of its processes is reported in the log. */
 const RESTART_QUIET_S = 10;
 
@@ -214,8 +217,12 @@ export class Coordinator {
     if (this.opts.ckptDir) welcome.str(Tag.CKPT_DIR, this.opts.ckptDir);
     peer.send(Msg.WELCOME, welcome, f.seq);
     this.log(`${restart ? 'restarted' : 'joined'}: ${peer.label} (${w.id})`);
-    if (restart) this.maybeFinishRestart();
-    else this.joinRoundUnderWay(peer);
+    if (restart) {
+      this.maybeFinishRestart();
+    } else {
+      this.execArrived(w.pid);
+      this.joinRoundUnderWay(peer);
+    }
   }
 
   /** A restarted process may join a coordinator that is idle or already restarting the same computation. */
@@ -285,13 +292,42 @@ export class Coordinator {
   private updated(peer: Peer, f: Frame): void {
     const program = f.fields.str(Tag.PROGRAM);
     if (program && peer.worker) peer.worker.program = program;
+    const state = f.fields.str(Tag.STATE);
+    if (state === 'EXEC') peer.execing = true;
+    else if (state === 'RUNNING') peer.execing = false;   // the exec failed; the process carries on
+  }
+
+  /** Processes between exec and their new image's HELLO, by pid: a checkpoint does not stop the others meanwhile. */
+  private readonly execing = new Map<number, NodeJS.Timeout>();
+
+  private execLeft(peer: Peer, w: WorkerInfo): void {
+    const timer = setTimeout(() => {
+      if (!this.execing.delete(w.pid)) return;
+      this.log(`${peer.label} did not join again within ${EXEC_REJOIN_MS} ms of its exec: gone`);
+      void this.advance();
+      this.exitIfLast();
+    }, EXEC_REJOIN_MS);
+    timer.unref();
+    this.execing.set(w.pid, timer);
+  }
+
+  private execArrived(pid: number): void {
+    const timer = this.execing.get(pid);
+    if (!timer) return;
+    clearTimeout(timer);
+    this.execing.delete(pid);
   }
 
   private disconnected(peer: Peer): void {
     this.peers.delete(peer);
     const w = peer.worker;
     if (!w) return;
-    if (!this.stopping) this.log(`exited: ${peer.label}`);
+    if (peer.execing && !this.stopping) {
+      this.execLeft(peer, w);
+      this.log(`exec: ${peer.label}`);
+    } else if (!this.stopping) {
+      this.log(`exited: ${peer.label}`);
+    }
     if (this.restarting?.peers.delete(peer) && this.restarting.peers.size === 0) this.restarting = undefined;
     const r = this.round;
     if (r && r.participants.has(peer)) {
@@ -302,11 +338,14 @@ export class Coordinator {
       }
       void this.advance();
     }
-    if (this.workers.length === 0) {
-      if (!this.round && this.everHadWorkers && this.opts.exitOnLast && !this.restarting) {
-        this.log('last process exited (--exit-on-last): coordinator exiting');
-        this.opts.onExit?.(0);
-      }
+    this.exitIfLast();
+  }
+
+  private exitIfLast(): void {
+    if (this.workers.length > 0 || this.execing.size > 0) return;
+    if (!this.round && this.everHadWorkers && this.opts.exitOnLast && !this.restarting) {
+      this.log('last process exited (--exit-on-last): coordinator exiting');
+      this.opts.onExit?.(0);
     }
   }
 
@@ -376,6 +415,8 @@ export class Coordinator {
   private async advance(): Promise<void> {
     const r = this.round;
     if (!r || this.advancing || r.reached.size < r.participants.size) return;
+    // A process in the middle of exec joins again with its new image and is stopped with the others.
+    if (r.kind === 'checkpoint' && r.states[r.index] === 'SUSPENDED' && this.execing.size > 0) return;
     this.advancing = true;
     try {
       const state = r.states[r.index];
@@ -454,7 +495,7 @@ export class Coordinator {
     if (this.round) return refuse(this.round.kind === 'restart' ? 'a restart is in progress' : 'a checkpoint is already in progress');
     if (this.restarting) return refuse(`waiting for ${this.restarting.expected - this.restarting.peers.size} more restarted process(es)`);
     const participants = new Set([...this.peers].filter((p) => p.worker && p.worker.state === 'RUNNING'));
-    if (participants.size === 0) return refuse('no processes are connected to this coordinator');
+    if (participants.size === 0 && this.execing.size === 0) return refuse('no processes are connected to this coordinator');
     const generation = this.generation + 1;
     let resolve!: (o: CheckpointOutcome) => void;
     const done = new Promise<CheckpointOutcome>((res) => (resolve = res));

@@ -26,6 +26,8 @@ export class Peer {
   kind: 'unknown' | 'worker' | 'client' = 'unknown';
   worker?: WorkerInfo;
   clientName = '';
+  /** The process said it is about to exec: its connection closing means a new image is on its way. */
+  execing = false;
   private readonly decoder = new FrameDecoder();
   closed = false;
 

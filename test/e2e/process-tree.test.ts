@@ -97,6 +97,23 @@ describe('process trees', function () {
     }
   });
 
+  it('a process that execs itself every 50 ms is in every checkpoint, and its chain goes on after a restart', async () => {
+    // Between exec and its new image's registration the process is known to no one; checkpoints wait for it.
+    const p = sb.launch([program('execloop')]);
+    await p.waitFor(/^image 2$/);
+    for (let i = 0; i < 15; i++) {
+      for (const image of sb.images()) fs.rmSync(image);
+      await sb.checkpoint();
+      assert.equal(sb.images().length, 1, `checkpoint ${i + 1} wrote the process's image`);
+    }
+    const before = numbers(p.output(), /^image (\d+)$/);
+    await p.kill();
+    const r = sb.restart(sb.images());
+    const first = Number((await r.waitFor(/^image (\d+)$/))[1]);
+    assert.ok(first >= 3 && first <= before[before.length - 1] + 1, `the chain resumes where it was: ${first} after ${before.join(' ')}`);
+    assert.equal(Number((await r.waitFor(/^image (\d+)$/))[1]), first + 1);
+  });
+
   for (const mode of ['fork', 'vfork', 'clearenv']) {
     it(`a fork/exec chain three deep (${mode}) resumes and unwinds`, async () => {
       const p = sb.launch([program('chain'), '3', '50', '80', mode]);

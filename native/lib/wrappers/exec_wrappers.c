@@ -2,6 +2,7 @@
  * without ours: every exec and posix_spawn gets LD_PRELOAD and the DMTCP_* settings of this process put back. The new
  * environment is built on the stack, so the wrappers are safe in a vfork child. */
 #include <alloca.h>
+#include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <string.h>
@@ -96,25 +97,63 @@ static int ours(const char *entry)
     (result) = list_;                                                                               \
   } while (0)
 
+/* Between exec and the new image's registration the process is known to no one: a checkpoint then would leave it
+ * out, and its parent would wait after a restart for a child that does not exist. So the coordinator hears "EXEC"
+ * first (and waits for the new image before it lets a checkpoint stop the others), and "RUNNING" again when exec
+ * failed. No checkpoint starts here meanwhile. A vfork child stays quiet: the connection is its parent's. */
+static int exec_lock;
+
+static void exec_say(const char *state)
+{
+  static struct msg_out m;
+  while (__atomic_exchange_n(&exec_lock, 1, __ATOMIC_ACQUIRE)) __builtin_ia32_pause();
+  m.used = 0;
+  msg_str(&m, DMTCP_TAG_STATE, state);
+  coord_send(DMTCP_MSG_UPDATE, &m);
+  __atomic_store_n(&exec_lock, 0, __ATOMIC_RELEASE);
+}
+
+static int exec_begin(void)
+{
+  if (!g_active || g_coord_fd < 0 || (int)d_getpid() != g_coord_pid) return 0;
+  dmtcp_disable_ckpt();
+  exec_say("EXEC");
+  return 1;
+}
+
+/* Only reached when exec failed: returns r with errno as exec left it. */
+static int exec_failed(int announced, int r)
+{
+  if (!announced) return r;
+  int saved = errno;
+  exec_say("RUNNING");
+  dmtcp_enable_ckpt();
+  errno = saved;
+  return r;
+}
+
 int execve(const char *path, char *const argv[], char *const envp[])
 {
+  int announced = exec_begin();
   char **env;
   WITH_OUR_ENV((char **)envp, env);
-  return NEXT_FN(execve)(path, argv, env);
+  return exec_failed(announced, NEXT_FN(execve)(path, argv, env));
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+  int announced = exec_begin();
   char **env;
   WITH_OUR_ENV((char **)envp, env);
-  return NEXT_FN(execvpe)(file, argv, env);
+  return exec_failed(announced, NEXT_FN(execvpe)(file, argv, env));
 }
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
+  int announced = exec_begin();
   char **env;
   WITH_OUR_ENV((char **)envp, env);
-  return NEXT_FN(fexecve)(fd, argv, env);
+  return exec_failed(announced, NEXT_FN(fexecve)(fd, argv, env));
 }
 
 int execv(const char *path, char *const argv[])
