@@ -100,6 +100,7 @@ void vid_parse(const char *s) DMTCP_HIDDEN;
 struct thread_slot {
   struct dmtcp_context ctx;
   int tid;                             /* the virtual tid: what glibc and the program know */
+  int real_tid;                        /* the kernel's tid when captured */
   int is_main;
   int is_ckpt;
   int has_altstack;
@@ -145,6 +146,20 @@ void fork_wrapper_leave(void) DMTCP_HIDDEN;
  * - REREAD_AFTER_RESTART(expr), for calls that only read (gettid, getppid, ...): expr runs again when a restart
  *   happened while it ran. Costs no system call.
  * Neither may wrap a call that blocks. */
+/* A spinlock for our own short sections. Its holder must never be stopped by a checkpoint while holding it (block
+ * signals first, or keep checkpoints out), or whoever waits for it next waits for ever. */
+static inline void dspin_lock(int *lock)
+{
+  while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE)) {
+    while (__atomic_load_n(lock, __ATOMIC_RELAXED)) __builtin_ia32_pause();
+  }
+}
+
+static inline void dspin_unlock(int *lock)
+{
+  __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+}
+
 uint64_t ckpt_signals_hold(void) DMTCP_HIDDEN;
 void ckpt_signals_release(uint64_t old_mask) DMTCP_HIDDEN;
 #define WITHOUT_CKPT(expr)                                                                                           \

@@ -28,7 +28,6 @@
 static int g_suspending;
 static int g_resume;                   /* futex: bumped to release parked threads */
 static int g_parked;                   /* futex: threads inside the handler's wait, parked or just released */
-static int parked_real[DMTCP_MAX_THREADS];   /* the real tid of the thread that claimed each slot */
 
 struct kernel_sigaction {
   void *handler;
@@ -134,7 +133,6 @@ static void ckpt_signal_handler(int sig, siginfo_t *si, void *uc)
     errno = saved_errno;
     return;
   }
-  parked_real[slot - g_slots] = (int)d_gettid();
   threads_capture(slot);
   take_pending(slot);
   slot->is_ckpt = 0;
@@ -299,7 +297,7 @@ static int stop_all(const struct task_set *first, uint64_t give_up, int *missing
 
 static struct task_set laggards;
 
-/* The signaled tasks that have not claimed a slot. */
+/* The signaled tasks that have not been captured in a slot. */
 static void find_laggards(void)
 {
   int claimed = __atomic_load_n(&g_n_slots, __ATOMIC_SEQ_CST);
@@ -307,7 +305,7 @@ static void find_laggards(void)
   laggards.n = 0;
   for (int i = 0; i < signaled.n; i++) {
     int tid = signaled.tids[i], found = 0;
-    for (int j = 0; j < claimed && !found; j++) found = parked_real[j] == tid;
+    for (int j = 0; j < claimed && !found; j++) found = g_slots[j].real_tid == tid;
     if (!found) laggards.tids[laggards.n++] = tid;
   }
 }

@@ -63,6 +63,7 @@ struct thread_slot *threads_claim_slot(void)
 void threads_capture(struct thread_slot *s)
 {
   int real = (int)d_gettid();
+  s->real_tid = real;
   s->tid = vid_to_virt(real);
   s->is_main = real == (int)d_getpid();
   d_arch_prctl(ARCH_GET_FS, (long)&s->fs_base);

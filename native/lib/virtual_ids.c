@@ -30,9 +30,7 @@ static int next_fresh = FRESH_VIRTUAL_BASE;
 static uint64_t write_begin(void)
 {
   uint64_t old_mask = ckpt_signals_hold();
-  while (__atomic_exchange_n(&write_lock, 1, __ATOMIC_ACQUIRE)) {
-    while (__atomic_load_n(&write_lock, __ATOMIC_RELAXED)) __builtin_ia32_pause();
-  }
+  dspin_lock(&write_lock);
   __atomic_store_n(&seq, seq + 1, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
   return old_mask;
@@ -41,7 +39,7 @@ static uint64_t write_begin(void)
 static void write_end(uint64_t old_mask)
 {
   __atomic_store_n(&seq, seq + 1, __ATOMIC_RELEASE);
-  __atomic_store_n(&write_lock, 0, __ATOMIC_RELEASE);
+  dspin_unlock(&write_lock);
   ckpt_signals_release(old_mask);
 }
 
@@ -127,22 +125,22 @@ int vid_to_virt(int real)
   return lookup(real, 0);
 }
 
+/* Writes entry i; readers may be scanning it (they scan again, since the writer moved seq). */
+static void put_entry(int i, int virt, int real)
+{
+  __atomic_store_n(&ids[i].virt, virt, __ATOMIC_RELAXED);
+  __atomic_store_n(&ids[i].real, real, __ATOMIC_RELAXED);
+}
+
 /* Records virt -> real, replacing an older entry for either id. */
 void vid_set(int virt, int real)
 {
   uint64_t old_mask = write_begin();
   int k = 0;
   for (int i = 0; i < n_ids; i++) {
-    if (ids[i].virt == virt || ids[i].real == real) continue;
-    __atomic_store_n(&ids[k].virt, ids[i].virt, __ATOMIC_RELAXED);
-    __atomic_store_n(&ids[k].real, ids[i].real, __ATOMIC_RELAXED);
-    k++;
+    if (ids[i].virt != virt && ids[i].real != real) put_entry(k++, ids[i].virt, ids[i].real);
   }
-  if (virt != real && k < MAX_IDS) {
-    __atomic_store_n(&ids[k].virt, virt, __ATOMIC_RELAXED);
-    __atomic_store_n(&ids[k].real, real, __ATOMIC_RELAXED);
-    k++;
-  }
+  if (virt != real && k < MAX_IDS) put_entry(k++, virt, real);
   __atomic_store_n(&n_ids, k, __ATOMIC_RELAXED);
   write_end(old_mask);
 }

@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Sandbox, sandboxPerTest, program, type Proc } from '../helpers/sandbox';
-import { check, survives } from '../helpers/survive';
+import { restartChecked, survives } from '../helpers/survive';
 
 /** Numbers from every line matching `re` (its first group). */
 function numbers(lines: string[], re: RegExp): number[] {
@@ -86,15 +86,8 @@ describe('process trees', function () {
 
   it('a parent keeping 32 short-lived children reaps each by pid with its status, across checkpoints and restarts', async () => {
     // Checkpoints often land between a fork and the child's registration: the child must be in the checkpoint.
-    await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
-    for (let round = 0; round < 2; round++) {
-      await sb.checkpoint();
-      await sb.killComputation();
-      const again = sb.restart(sb.images());
-      await again.waitFor(/^forks \d+$/);
-      const line = await check(again);
-      assert.match(line, /^PASS/, `after restart ${round + 2}: ${line}`);
-    }
+    let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
+    for (let round = 0; round < 2; round++) r = await restartChecked(sb, r, { alive: /^forks \d+$/ }, () => sb.killComputation());
   });
 
   it('a process that execs itself every 50 ms is in every checkpoint, and its chain goes on after a restart', async () => {

@@ -2,7 +2,7 @@
 // thread-specific data and errno; signals, timers and blocking calls behave; real thread libraries survive.
 import * as assert from 'node:assert/strict';
 import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
-import { check, survives } from '../helpers/survive';
+import { check, restartChecked, survives } from '../helpers/survive';
 
 describe('threads', () => {
   let sb!: Sandbox;
@@ -21,12 +21,7 @@ describe('threads', () => {
     // After a restart gettid, getpid and pthread_kill translate ids, and the checkpoint signal lands inside them;
     // before it, glibc's pthread_kill may be stopped holding a tid the restart makes stale.
     const r = await survives(sb, [program('tidspin'), '4'], { alive: /^spins \d+$/ });
-    for (let i = 0; i < 3; i++) await sb.checkpoint();
-    assert.match(await check(r), /^PASS/, 'checkpointed again after the restart');
-    await sb.killComputation();
-    const again = sb.restart(sb.images());
-    await again.waitFor(/^spins \d+$/);
-    assert.match(await check(again), /^PASS/, 'after the second restart');
+    await restartChecked(sb, r, { alive: /^spins \d+$/, checkpoints: 3 }, () => sb.killComputation());
   });
 
   it('a condition wait, a recursive mutex held twice, a read lock, a barrier, TSD and errno survive', async () => {

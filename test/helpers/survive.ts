@@ -24,15 +24,23 @@ export async function check(p: Proc, timeoutMs = 60000): Promise<string> {
 
 /** Launches, checkpoints, checks, kills, restarts and checks again; returns the restarted process. */
 export async function survives(sb: Sandbox, argv: string[], opts: SurviveOptions = {}): Promise<Proc> {
-  const timeout = opts.timeoutMs ?? 60000;
   const p = sb.launch(argv, { args: opts.launchArgs, env: opts.env });
-  await p.waitFor(opts.ready ?? /^READY\b/, timeout);
+  await p.waitFor(opts.ready ?? /^READY\b/, opts.timeoutMs ?? 60000);
+  return restartChecked(sb, p, opts);
+}
+
+/**
+ * Checkpoints the running `p` (checking it after each checkpoint), ends it with `kill` (by default `p` alone),
+ * restarts every image and checks the restarted process, which it returns. `p` may itself be a restarted process.
+ */
+export async function restartChecked(sb: Sandbox, p: Proc, opts: SurviveOptions = {}, kill = () => p.kill()): Promise<Proc> {
+  const timeout = opts.timeoutMs ?? 60000;
   for (let i = 0; i < (opts.checkpoints ?? 1); i++) {
     await sb.checkpoint();
     const line = await check(p, timeout);
-    assert.match(line, /^PASS\b/, `the original process after checkpoint ${i + 1}: ${line}`);
+    assert.match(line, /^PASS\b/, `the process before the restart, after checkpoint ${i + 1}: ${line}`);
   }
-  await p.kill();
+  await kill();
   const r = sb.restart(sb.images(), { args: opts.restartArgs, env: opts.env });
   if (opts.alive) await r.waitFor(opts.alive, timeout);
   const line = await check(r, timeout);

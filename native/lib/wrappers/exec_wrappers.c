@@ -106,11 +106,11 @@ static int exec_lock;
 static void exec_say(const char *state)
 {
   static struct msg_out m;
-  while (__atomic_exchange_n(&exec_lock, 1, __ATOMIC_ACQUIRE)) __builtin_ia32_pause();
+  dspin_lock(&exec_lock);
   m.used = 0;
   msg_str(&m, DMTCP_TAG_STATE, state);
   coord_send(DMTCP_MSG_UPDATE, &m);
-  __atomic_store_n(&exec_lock, 0, __ATOMIC_RELEASE);
+  dspin_unlock(&exec_lock);
 }
 
 static int exec_begin(void)
