@@ -1,5 +1,6 @@
 // addon.cc: the few process operations Node cannot do itself: replace the process image (execve), start a detached
-// grandchild, make pipes whose ends survive exec, and give memory aligned for O_DIRECT transfers. Thin and checked; the typed wrapper is src/native/addon.ts.
+// grandchild, make pipes whose ends survive exec, give memory aligned for O_DIRECT transfers, and (lazy.cc) serve
+// the userfaultfd of a lazily restored process. Thin and checked; the typed wrapper is src/native/addon.ts.
 #include <napi.h>
 
 #include <errno.h>
@@ -13,6 +14,8 @@
 
 #include <string>
 #include <vector>
+
+void RegisterLazy(Napi::Env env, Napi::Object exports);   // lazy.cc
 
 namespace {
 
@@ -200,6 +203,15 @@ Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
 }
 
 // setPipeSize(fd, bytes): the capacity the kernel granted (it may round up or cap at pipe-max-size).
+// dup(fd): another descriptor (close-on-exec) for the same open file, e.g. for a socket /proc/self/fd cannot reopen.
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "expected (fd: number)");
+  int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return ThrowErrno(env, "dup", errno);
+  return Napi::Number::New(env, fd);
+}
+
 Napi::Value SetPipeSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "expected (fd: number, bytes: number)");
@@ -286,6 +298,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec));
   exports.Set("setPipeSize", Napi::Function::New(env, SetPipeSize));
+  exports.Set("dup", Napi::Function::New(env, Dup));
+  RegisterLazy(env, exports);
   return exports;
 }
 

@@ -41,7 +41,17 @@ enum dmtcp_rec_type {
   DMTCP_REC_RESTART = 8,               /* restart direction only: opaque TLV blob handed to the library's restart entry */
   DMTCP_REC_PULL = 9,                  /* struct dmtcp_rec_pages: the reader copies these pages itself (process_vm_readv) */
   DMTCP_REC_FD = 10,                   /* struct dmtcp_rec_fd, then path bytes, then data bytes */
+  DMTCP_REC_LAZY = 11,                 /* restart direction only: u32 count, then u32 area indices the decoder fills
+                                          after the program resumes (userfaultfd); see "Lazy restore" */
 };
+
+/* Restart direction, direct mode: what the restorer tells the decoder on the ack pipe (four int32 each).
+ *   { 'R', pid, uffd, done }  areas mapped and writable; uffd and done (the write end of a pipe whose read end the
+ *                             library keeps) are descriptor numbers in the restorer the decoder may take with
+ *                             pidfd_getfd, or -1 when userfaultfd is not available
+ *   { 'L', n, 0, 0 }          answer to a LAZY record: n areas registered, or -errno (none are) */
+#define DMTCP_ACK_READY 'R'
+#define DMTCP_ACK_LAZY 'L'
 
 /* Transfer negotiation (checkpoint direction): after the last AREA record the writer answers one byte on the same
  * socket. DMTCP_MODE_PULL: it can read this process's memory, so page runs are sent as PULL records and the process

@@ -262,6 +262,7 @@ static void handle_barrier(const uint8_t *in, size_t len)
   char err[512];
   if (!tlv_get_str(in, len, DMTCP_TAG_STATE, state, sizeof state)) return;
   if (!__builtin_strcmp(state, "SUSPENDED")) {
+    lazy_wait();            /* after a lazy restore, memory is walked only once every page is back */
     api_begin_checkpoint();
     if (suspend_user_threads(err, sizeof err) < 0) {
       dlog("cannot suspend: %s", err);

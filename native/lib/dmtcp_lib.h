@@ -54,6 +54,8 @@ extern int g_active DMTCP_HIDDEN;       /* 1 when this process is under checkpoi
 extern int g_coord_fd DMTCP_HIDDEN;
 extern int g_coord_pid DMTCP_HIDDEN;          /* the real pid that registered on g_coord_fd (not a vfork child) */
 extern int g_protected_fd_base DMTCP_HIDDEN;
+void lazy_adopt(int fd) DMTCP_HIDDEN;
+void lazy_wait(void) DMTCP_HIDDEN;
 
 /* ---- log.c: async-signal-safe diagnostics on stderr ---- */
 

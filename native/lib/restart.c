@@ -1,5 +1,7 @@
 /* restart.c: the library's side of restart: entered from mtcp_restart once every area is back in place, it
  * removes the restorer, gives back process-wide state and recreates the threads, each resuming where it stopped. */
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <asm/prctl.h>
 
@@ -26,6 +28,7 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
            info->version);
   }
   __builtin_memcpy(&g_restart_info, info, sizeof g_restart_info);
+  lazy_adopt(g_restart_info.lazy_fd);
   ipc_after_restart(&g_restart_info);
 
   /* The restorer is dead code now; put our placeholder back so the next restart finds the range free. */
@@ -41,6 +44,36 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
   threads_recreate();
   threads_fixup_after_restart(main_slot);
   dmtcp_restore_context(&main_slot->ctx, 0);
+}
+
+/* Lazy restore: the decoder fills some areas after we resume, through a userfaultfd. The pipe it holds the write end
+ * of reaches end of file once every page is in (or the decoder is gone). A checkpoint must not walk memory before
+ * that (missing pages would look like zero pages), nor may fork copy it (the child's areas would not be filled). */
+static int lazy_fd = -1;
+
+void lazy_adopt(int fd)
+{
+  if (fd < 0) return;
+  int slot = g_protected_fd_base + 2;
+  if (fd != slot) {
+    if (dsys3(__NR_dup3, fd, slot, O_CLOEXEC) < 0) slot = fd;
+    else d_close(fd);
+  }
+  __atomic_store_n(&lazy_fd, slot, __ATOMIC_RELEASE);
+}
+
+/* Returns once every lazily restored page is in place. The descriptor stays open (protected, at end of file), so a
+ * thread that read it a moment after another finished never reads a reused descriptor number. */
+void lazy_wait(void)
+{
+  int fd = __atomic_load_n(&lazy_fd, __ATOMIC_ACQUIRE);
+  if (fd < 0) return;
+  char c;
+  long r;
+  do {
+    r = d_read(fd, &c, 1);
+  } while (r > 0 || r == -EINTR);
+  __atomic_store_n(&lazy_fd, -1, __ATOMIC_RELEASE);
 }
 
 /* Applies the RESTART blob dmtcp_restart sent: where the coordinator now is, where images now go. */

@@ -13,6 +13,8 @@
  *   5. Read DATA records straight into place and zero-fill ZERO ranges, then give every area its final protection.
  *      With --ack-fd the decoder may instead write decoded pages into our memory itself (process_vm_writev): we open
  *      the areas for writing, allow it in (PR_SET_PTRACER) and send it our pid, then wait for END on the stream.
+ *      For a lazy restore we also offer a userfaultfd; a LAZY record names the areas to register with it, which the
+ *      decoder fills after we have gone on (docs/ARCHITECTURE.md, "Lazy restore").
  *   6. Give the kernel back the program's brk, stack, argv/env and auxv bookkeeping with PR_SET_MM_MAP (allowed
  *      without privileges when the executable link is unchanged), close the stream, and jump to the restart entry
  *      of the capture library (now mapped where it was) with a struct dmtcp_restart_info. The library unmaps us,
@@ -26,6 +28,8 @@
 #include <asm/mman.h>
 #include <linux/prctl.h>
 #include <linux/fcntl.h>
+#include <linux/ioctl.h>
+#include <linux/userfaultfd.h>
 
 #include "../include/dmtcp_sys.h"
 #include "../include/dmtcp_stream.h"
@@ -178,6 +182,8 @@ static struct dmtcp_rec_process proc;
 static struct dmtcp_restart_info info;
 static int stream_fd = -1;
 static int ack_fd = -1;                /* tells the decoder our areas are mapped and writable (direct writes) */
+static int uffd = -1;                  /* lazy restore: our userfaultfd, until the decoder has taken it */
+static int lazy_pipe[2] = { -1, -1 };  /* lazy restore: the library keeps [0]; the decoder takes [1], closes it when done */
 static int ptracer_pid;                /* the decoder, allowed to write our memory under Yama ptrace_scope=1 */
 static int plan_fd = -1;               /* the restart plan: the process tree and descriptors (plan.c) */
 static uint64_t stream_pos;            /* bytes consumed, for error messages */
@@ -613,8 +619,34 @@ static struct plan_area *pages_target(const struct dmtcp_rec_pages *pg)
   return a;
 }
 
+/* Lazy restore, first half: a userfaultfd (with the events that tell its reader about madvise, munmap and mremap)
+ * and the pipe that will tell the library when every page is in. Without privileges for userfaultfd (vm.unprivileged_
+ * userfaultfd=0 and no CAP_SYS_PTRACE) the decoder is told -1 and fills every page before we go on. */
+static void open_lazy(void)
+{
+  long fd = dsys1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;
+  struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
+                                                         UFFD_FEATURE_EVENT_UNMAP };
+  if (dsys3(__NR_ioctl, fd, (long)UFFDIO_API, (long)&api) < 0 || !(api.ioctls & (1ull << _UFFDIO_REGISTER)) ||
+      dsys2(__NR_pipe2, (long)lazy_pipe, O_CLOEXEC) < 0) {
+    d_close((int)fd);
+    lazy_pipe[0] = lazy_pipe[1] = -1;
+    return;
+  }
+  uffd = (int)fd;
+}
+
+static void close_lazy(void)
+{
+  if (uffd >= 0) d_close(uffd);
+  if (lazy_pipe[1] >= 0) d_close(lazy_pipe[1]);
+  uffd = lazy_pipe[1] = -1;
+}
+
 /* Direct mode: every area that can receive pages is opened for writing, the decoder is allowed in, and told our pid;
- * it then writes decoded pages straight into place (process_vm_writev) while we wait for END on the stream. */
+ * it then writes decoded pages straight into place (process_vm_writev) while we wait for END (or LAZY) on the
+ * stream. */
 static void offer_direct_writes(void)
 {
   if (ack_fd < 0) return;
@@ -625,9 +657,61 @@ static void offer_direct_writes(void)
     ensure_writable(a);
   }
   if (ptracer_pid) d_prctl(PR_SET_PTRACER, ptracer_pid, 0, 0, 0);
-  uint32_t msg[2] = { 'R', (uint32_t)d_getpid() };
+  open_lazy();
+  int32_t msg[4] = { DMTCP_ACK_READY, (int32_t)d_getpid(), uffd, lazy_pipe[1] };
   d_write_all(ack_fd, msg, sizeof msg);
-  d_close(ack_fd);
+  if (uffd < 0) {
+    d_close(ack_fd);
+    ack_fd = -1;
+  }
+}
+
+/* Lazy restore, second half: the decoder (which has taken copies of our userfaultfd and of the pipe's write end)
+ * names the areas it fills after we resume; register them for missing-page faults and answer how many are. On any
+ * failure none stays registered and the decoder fills them before sending END. */
+static void register_lazy(uint32_t len)
+{
+  uint32_t n = 0;
+  if (len < 4) stream_fail("short LAZY record");
+  stream_read(&n, 4);
+  if (n > n_areas || len < 4 + 4ull * n) stream_fail("LAZY record names more areas than the stream has");
+  int32_t status = uffd >= 0 ? 0 : -9 /* EBADF */;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t idx;
+    stream_read(&idx, 4);
+    if (idx >= n_areas) stream_fail("LAZY record names an unknown area");
+    if (status < 0) continue;
+    struct plan_area *a = &areas[idx];
+    if (a->rec.backing != DMTCP_BACK_ZERO || (a->rec.flags & DMTCP_AREA_F_SHARED)) {
+      stream_fail("LAZY record names an area that is not private anonymous memory");
+    }
+    struct uffdio_register reg = { .range = { a->rec.start, a->rec.end - a->rec.start }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+    long r = dsys3(__NR_ioctl, uffd, (long)UFFDIO_REGISTER, (long)&reg);
+    if (r >= 0 && !(reg.ioctls & (1ull << _UFFDIO_COPY))) r = -95 /* EOPNOTSUPP */;
+    if (r < 0) {
+      status = (int32_t)r;
+      for (uint32_t j = 0; j < n_areas; j++) {
+        struct plan_area *b = &areas[j];
+        if (b->rec.backing != DMTCP_BACK_ZERO || (b->rec.flags & DMTCP_AREA_F_SHARED)) continue;
+        struct uffdio_range range = { b->rec.start, b->rec.end - b->rec.start };
+        dsys3(__NR_ioctl, uffd, (long)UFFDIO_UNREGISTER, (long)&range);
+      }
+      continue;
+    }
+    status++;
+  }
+  stream_skip(len - 4 - 4ull * n);
+  int32_t msg[4] = { DMTCP_ACK_LAZY, status, 0, 0 };
+  if (ack_fd >= 0) {
+    d_write_all(ack_fd, msg, sizeof msg);
+    d_close(ack_fd);
+    ack_fd = -1;
+  }
+  if (status > 0) {
+    info.lazy_fd = lazy_pipe[0];
+    lazy_pipe[0] = -1;
+  }
+  close_lazy();
 }
 
 static void read_pages(void)
@@ -640,6 +724,10 @@ static void read_pages(void)
       return;
     }
     if (r.type == DMTCP_REC_ERROR) stream_error_record(r.len);
+    if (r.type == DMTCP_REC_LAZY) {
+      register_lazy(r.len);
+      continue;
+    }
     if (r.type != DMTCP_REC_DATA && r.type != DMTCP_REC_ZERO) {
       stream_skip(r.len);
       continue;
@@ -773,8 +861,12 @@ void restorer_main(long *sp)
   }
   plan_close_shared();
   info.n_shmids = (uint32_t)plan_shared_sysv_ids(&info.shmids[0][0], DMTCP_MAX_SHMIDS);
+  info.lazy_fd = -1;
   offer_direct_writes();
   read_pages();
+  close_lazy();
+  if (lazy_pipe[0] >= 0) d_close(lazy_pipe[0]);
+  if (ack_fd >= 0) d_close(ack_fd);
   if (ptracer_pid) d_prctl(PR_SET_PTRACER, 0, 0, 0, 0);
   final_protection();
   info.brk_restored = restore_mm_map();

@@ -12,8 +12,8 @@ import { StreamTlv } from '../protocol/constants';
 import { Backing } from '../protocol/constants';
 import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
-import { openForRestart } from '../pipeline/restore-decoder';
-import { execve, pipe, setCloexec, setPipeSize, spawnDetached } from '../native/addon';
+import { lazyModeOf, openForRestart, type LazyMode } from '../pipeline/restore-decoder';
+import { dup, execve, pipe, setCloexec, setPipeSize, spawnDetached } from '../native/addon';
 import { PlanError, buildPlan, encodePlan, restoredProcs, type RestartPlan } from '../pipeline/restart-plan';
 import { mtcpRestart, packageRoot } from '../paths';
 import { helpText, optFlag, optList, optString, parseArgs, type OptionSpec } from './args';
@@ -34,6 +34,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'ckptdir', value: true, arg: 'DIR', help: 'directory for the images of later checkpoints (DMTCP_CHECKPOINT_DIR)' },
   { name: 'tmpdir', value: true, arg: 'DIR', help: 'directory for temporary files (DMTCP_TMPDIR)' },
   { ...PLUGIN_OPTION, help: 'a TypeScript plugin to use instead of the one an image names, or in addition (repeatable; DMTCP_TS_PLUGINS; docs/PLUGINS.md)' },
+  { name: 'no-lazy', help: 'put every page back before the program resumes (default: large images resume at once and their big areas are filled while the program runs, as DMTCP_LAZY=auto; DMTCP_LAZY=0 is the same as this option)' },
   { name: 'quiet', short: 'q', help: 'print nothing but errors' },
   { name: 'debug', help: 'keep the decoder\'s diagnostics and let the restorer explain itself' },
   { name: 'help', help: 'print this help' },
@@ -100,7 +101,8 @@ export async function main(argv: string[]): Promise<number> {
   // One decoder per process, in the plan's order; every pipe end the restorers need stays open across exec.
   const restored = restoredProcs(plan);   // processes with an image (restored ones come first in the plan)
   const progress = !optFlag(p, 'quiet') && progressWanted() ? progressTarget(readers) : undefined;
-  const restorers = startDecoder(restored.map((proc) => proc.image), info, debug, progress);
+  const lazy = optFlag(p, 'no-lazy') ? 'off' : lazyModeFromEnv();
+  const restorers = startDecoder(restored.map((proc) => proc.image), info, debug, lazy, progress);
   const planFd = writePlanFile(
     encodePlan(plan, restorers.map((r) => ({ stream: r.stream, ack: r.ack, ptracer: r.decoderPid }))),
     tmpDir ?? os.tmpdir(),
@@ -154,7 +156,7 @@ interface Restorer {
 
 /** Starts the one detached decoder of this restart: for each image it writes the restore stream into one pipe and
  *  learns from a second one when that image's restorer is ready for pages written straight into its memory. */
-function startDecoder(images: string[], info: Map<number, string>, debug: boolean, progress?: { fd: number; total: number }): Restorer[] {
+function startDecoder(images: string[], info: Map<number, string>, debug: boolean, lazy: LazyMode, progress?: { fd: number; total: number }): Restorer[] {
   const ends = images.map((image) => {
     const stream = pipe();
     const ack = pipe();
@@ -170,17 +172,39 @@ function startDecoder(images: string[], info: Map<number, string>, debug: boolea
   const jobsArg = Buffer.from(JSON.stringify(jobs)).toString('base64');
   const script = path.join(packageRoot, 'dist', 'src', 'cli', 'restore-decoder.js');
   const progressArgs = progress ? ['--progress', `${progress.fd}:${progress.total}`] : [];
+  // A lazy restore can fail after the program resumed (a damaged chunk): the decoder says so on our stderr.
+  const report = openStderr();
+  const reportArgs = report !== undefined ? ['--report', String(report)] : [];
   const decoderPid = spawnDetached(
     process.execPath,
-    [process.execPath, script, '--jobs', jobsArg, '--info', infoArg, ...progressArgs],
-    cleanEnv(), [...jobs.flatMap((j) => [j.fd, j.ack]), ...(progress ? [progress.fd] : [])], !debug,
+    [process.execPath, script, '--jobs', jobsArg, '--info', infoArg, '--lazy', lazy, ...progressArgs, ...reportArgs],
+    cleanEnv(), [...jobs.flatMap((j) => [j.fd, j.ack]), ...(progress ? [progress.fd] : []), ...(report !== undefined ? [report] : [])], !debug,
   );
   if (progress) fs.closeSync(progress.fd);
+  if (report !== undefined) fs.closeSync(report);
   return ends.map((e) => {
     fs.closeSync(e.stream.write);
     fs.closeSync(e.ack.read);
     return { stream: e.stream.read, ack: e.ack.write, decoderPid };
   });
+}
+
+/** A descriptor of our own for this process's stderr (a pipe, a socket, a file or a terminal), or undefined. */
+function openStderr(): number | undefined {
+  try {
+    return dup(2);
+  } catch {
+    return undefined;
+  }
+}
+
+/** DMTCP_LAZY, checked here so a bad value stops the restart with a clear message. */
+function lazyModeFromEnv(): LazyMode {
+  try {
+    return lazyModeOf(process.env.DMTCP_LAZY);
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
 }
 
 /** Where the decoder draws its progress bar: this terminal (a descriptor of its own), and the bytes it will decode. */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as tty from 'node:tty';
 import { Pipeline } from '../pipeline/pipeline';
 import { defaultPlugins } from '../plugins';
-import { errorRecord, openForRestart, writeRestoreStream } from '../pipeline/restore-decoder';
+import { errorRecord, lazyModeOf, openForRestart, writeRestoreStream } from '../pipeline/restore-decoder';
 import { parseArgs, optString } from './args';
 import { ProgressPlugin } from '../plugins/progress';
 import { ProgressBar } from './progress-bar';
@@ -23,7 +23,11 @@ export async function main(argv: string[]): Promise<number> {
     { name: 'jobs', value: true, help: 'the images and their pipes, base64 JSON [{image, fd, ack}]' },
     { name: 'info', value: true, help: 'restart information, base64 JSON' },
     { name: 'progress', value: true, help: 'FD:BYTES: draw a progress bar on terminal FD for BYTES of chunks' },
+    { name: 'lazy', value: true, help: 'auto, on or off: which areas may be filled after the program resumes' },
+    { name: 'report', value: true, help: 'FD: where to say why a process was killed after it resumed' },
   ]);
+  const lazy = lazyModeOf(optString(p, 'lazy'));
+  const reportFd = optString(p, 'report') !== undefined ? Number(optString(p, 'report')) : undefined;
   const jobs = JSON.parse(Buffer.from(optString(p, 'jobs') ?? 'W10=', 'base64').toString('utf8')) as DecoderJob[];
   const info = new Map<number, string>(JSON.parse(Buffer.from(optString(p, 'info') ?? 'W10=', 'base64').toString('utf8')) as [number, string][]);
   const pipeline = new Pipeline(defaultPlugins());
@@ -41,16 +45,43 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
   const run = async (job: DecoderJob) => {
+    let resumed = false;
     try {
       const { reader, ctx } = openForRestart(pipeline, job.image, info);
       try {
-        await writeRestoreStream(pipeline, reader, ctx, job.fd, { ackFd: job.ack, cancelled: () => failure !== undefined });
+        await writeRestoreStream(pipeline, reader, ctx, job.fd, {
+          ackFd: job.ack,
+          cancelled: () => failure !== undefined,
+          lazy,
+          onResumed: () => {
+            resumed = true;
+            bar?.finish();   // the program writes to this terminal now
+          },
+          // Seen with dmtcp_restart --debug (otherwise our stderr is /dev/null).
+          onLazyDone: (s) => process.stderr.write(
+            `dmtcp_restart: lazy restore of ${job.image}: ${(s.copied / 1048576).toFixed(1)} MiB filled while the program ran, in ${s.ms} ms; ` +
+            `faults on missing pages ${s.faults}, zero pages ${s.zeroFaults}, dropped pages ${s.droppedPages}, moves ${s.remaps}\n`),
+        });
       } finally {
         reader.close();
       }
       done.add(job);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
+      if (resumed) {
+        // Its stream is over and the restorer gone: only our report reaches the user.
+        done.add(job);
+        if (failure === undefined) failure = message;
+        if (reportFd !== undefined) {
+          try {
+            fs.writeSync(reportFd, `dmtcp_restart: ${message.split('\n')[0]}\n`);
+          } catch (e) {
+            process.stderr.write(`cannot report on fd ${reportFd}: ${(e as Error).message}\n`);
+          }
+        }
+        process.stderr.write(`dmtcp_restart decoder: ${message}\n`);
+        return;
+      }
       if (failure === undefined) {
         failure = message;
         process.stderr.write(`dmtcp_restart decoder: ${message}\n`);

@@ -11,6 +11,25 @@ interface AddonExports {
   processVm(write: boolean, pid: number, remote: bigint, buffer: Uint8Array): number;
   alignedBuffer(bytes: number, alignment: number): ArrayBuffer;
   addressOf(view: Uint8Array): bigint;
+  dup(fd: number): number;
+  pidfdGetfd(pid: number, fd: number): number;
+  lazyServe(uffd: number, areas: BigUint64Array, expected: BigUint64Array): [number, number];
+  lazyCopy(handle: number, address: bigint, bytes: Uint8Array): number;
+  lazyFinish(handle: number): LazyStats;
+}
+
+/** What a lazy restore's server did (lazyFinish). */
+export interface LazyStats {
+  /** Bytes copied in through the userfaultfd. */
+  copied: number;
+  /** Faults on pages still to come (each made the decoder take that chunk next). */
+  faults: number;
+  /** Faults answered with the zero page (zero in the image, or dropped by the program). */
+  zeroFaults: number;
+  /** Pages the program dropped (madvise) or unmapped before they were filled. */
+  droppedPages: number;
+  /** mremap calls that moved pages still to come. */
+  remaps: number;
 }
 
 let addon: AddonExports | undefined;
@@ -78,4 +97,35 @@ export function processVmRead(pid: number, remote: bigint, buffer: Uint8Array): 
 /** Copies `buffer` into process `pid`'s memory at `remote`. */
 export function processVmWrite(pid: number, remote: bigint, buffer: Uint8Array): void {
   load().processVm(true, pid, remote, buffer);
+}
+
+/** A copy of descriptor `fd` of process `pid` (pidfd_getfd; the same permission as ptrace attach). */
+export function pidfdGetfd(pid: number, fd: number): number {
+  return load().pidfdGetfd(pid, fd);
+}
+
+/** Serves a lazily restored process's userfaultfd (`uffd`, ours from now on): `areas` are the registered areas and
+ *  `expected` the page runs still to come, as [start, end) pairs of image addresses. Returns the handle and a
+ *  descriptor that yields the 8-byte address of each fault on a page still to come (end of file after lazyFinish). */
+export function lazyServe(uffd: number, areas: bigint[], expected: bigint[]): { handle: number; faults: number } {
+  const [handle, faults] = load().lazyServe(uffd, BigUint64Array.from(areas), BigUint64Array.from(expected));
+  return { handle, faults };
+}
+
+/** Puts `bytes` at image address `address` of a lazily restored process (any thread); false once it has exited or
+ *  the restore is over. */
+export function lazyCopy(handle: number, address: bigint, bytes: Uint8Array): boolean {
+  const r = load().lazyCopy(handle, address, bytes);
+  if (r < 0) throw Object.assign(new Error(`UFFDIO_COPY at 0x${address.toString(16)}: errno ${-r}`), { errno: -r });
+  return r === 1;
+}
+
+/** Every page is in: stop serving, close the userfaultfd. */
+export function lazyFinish(handle: number): LazyStats {
+  return load().lazyFinish(handle);
+}
+
+/** Another descriptor (close-on-exec) for the same open file as `fd`. */
+export function dup(fd: number): number {
+  return load().dup(fd);
 }

@@ -65,9 +65,10 @@ export class ImagePrefetcher {
     this.pump();
   }
 
-  /** A prefetcher for `reader`'s stored chunks, or undefined when the image is small or O_DIRECT is refused. */
-  static for(reader: ImageReader): ImagePrefetcher | undefined {
-    const chunks = reader.chunks.filter((c) => !(c.header.flags & (BlockFlag.ZERO | BlockFlag.PARENT)) && c.header.storedLength > 0);
+  /** A prefetcher for `reader`'s stored chunks (those of `wanted`, which must be in file order), or undefined when
+   *  they are few or O_DIRECT is refused. */
+  static for(reader: ImageReader, wanted: readonly ChunkEntry[] = reader.chunks): ImagePrefetcher | undefined {
+    const chunks = wanted.filter((c) => !(c.header.flags & (BlockFlag.ZERO | BlockFlag.PARENT)) && c.header.storedLength > 0);
     if (chunks.reduce((s, c) => s + c.header.storedLength, 0) < MIN_IMAGE_BYTES) return undefined;
     if (chunks.some((c, i) => i > 0 && c.at <= chunks[i - 1].at)) return undefined;
     const fd = openDirectForReading(reader.path);
@@ -82,6 +83,13 @@ export class ImagePrefetcher {
     await span.loaded.promise;
     const from = c.at + BLOCK_HEADER_SIZE - span.start;
     return span.slot!.subarray(from, from + c.header.storedLength);
+  }
+
+  /** Whether the read of `c`'s span has begun: a chunk taken out of order before that is better read on its own
+   *  (then call done(c) all the same). */
+  started(c: ChunkEntry): boolean {
+    const i = this.spanOf.get(c);
+    return i !== undefined && i < this.next;
   }
 
   /** `c` is decoded (or failed): once every chunk of its span is, the span's memory takes the next read. */
@@ -106,6 +114,10 @@ export class ImagePrefetcher {
   private pump(): void {
     while (this.next < this.spans.length && this.free.length > 0) {
       const span = this.spans[this.next++];
+      if (span.left === 0) {   // every chunk of it was taken out of order
+        span.loaded.resolve();
+        continue;
+      }
       span.slot = this.free.pop()!;
       readFully(this.fd, this.file, span.slot.subarray(0, span.end - span.start), span.start).then(span.loaded.resolve, span.loaded.reject);
     }

@@ -4,7 +4,9 @@
 // the ancestors that hold them, each such chunk decoded once for all the pieces taken from it. dmtcp_restart runs it
 // as a detached process feeding a pipe.
 import * as fs from 'node:fs';
-import { Rec, StreamTlv } from '../protocol/constants';
+import * as net from 'node:net';
+import { AreaFlag, Backing, Rec, StreamTlv } from '../protocol/constants';
+import { lazyFinish, lazyServe, pidfdGetfd, type LazyStats } from '../native/addon';
 import { BLOCK_HEADER_SIZE, BlockFlag } from './image-format';
 import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
 import { ImagePrefetcher } from './prefetch';
@@ -65,22 +67,43 @@ function writeAll(fd: number, bufs: Buffer[]): Promise<void> {
   });
 }
 
-/** Reads the restorer's "areas are ready" message: 'R' and its pid (two u32). */
-function readAck(fd: number): Promise<number> {
+/** One message of the restorer on the ack pipe: four int32 (dmtcp_stream.h, DMTCP_ACK_*). */
+function readAckMessage(fd: number): Promise<Int32Array> {
   return new Promise((resolve, reject) => {
-    const buf = Buffer.alloc(8);
+    const buf = Buffer.alloc(16);
     let got = 0;
     const more = () =>
-      fs.read(fd, buf, got, 8 - got, null, (err, n) => {
+      fs.read(fd, buf, got, 16 - got, null, (err, n) => {
         if (err) return reject(err);
         if (n === 0) return reject(new Error('the restorer exited before its areas were mapped'));
         got += n;
-        if (got < 8) return more();
-        if (buf.readUInt32LE(0) !== 'R'.charCodeAt(0)) return reject(new Error('unexpected message from the restorer'));
-        resolve(buf.readUInt32LE(4));
+        if (got < 16) return more();
+        resolve(new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + 16)));
       });
     more();
   });
+}
+
+/** The restorer's "areas are ready" message: its pid, and its userfaultfd and lazy pipe descriptors (-1: none). */
+async function readReady(fd: number): Promise<{ pid: number; uffd: number; done: number }> {
+  const m = await readAckMessage(fd);
+  if (m[0] !== 'R'.charCodeAt(0)) throw new Error('unexpected message from the restorer');
+  return { pid: m[1], uffd: m[2], done: m[3] };
+}
+
+/** Lazy restore: 'auto' fills large private anonymous areas after the program resumes when the image is large, 'on'
+ *  every private anonymous area with pages, 'off' none. */
+export type LazyMode = 'auto' | 'on' | 'off';
+/** 'auto': an area is filled lazily when it has at least this much data... */
+const LAZY_AREA_MIN = 4 << 20;
+/** ...and the image when its lazy areas hold at least this much. */
+const LAZY_IMAGE_MIN = 64 << 20;
+
+export function lazyModeOf(value: string | undefined): LazyMode {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === '0' || value === 'off' || value === 'no') return 'off';
+  if (value === '1' || value === 'on' || value === 'yes') return 'on';
+  throw new Error(`DMTCP_LAZY must be auto, on (1) or off (0), not "${value}"`);
 }
 
 export interface RestoreStreamOptions {
@@ -89,6 +112,12 @@ export interface RestoreStreamOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Asked between writes: when it says so, the stream stops with an error (another image of the restart failed). */
   cancelled?: () => boolean;
+  /** Which areas may be filled after the program resumes (default 'auto'). */
+  lazy?: LazyMode;
+  /** The program runs again (its stream ended) while lazily restored pages are still coming. */
+  onResumed?: (stats: { lazyBytes: number }) => void;
+  /** Every lazily restored page is in (or the process is gone). */
+  onLazyDone?: (stats: LazyStats & { ms: number }) => void;
 }
 
 export class RestoreCancelled extends Error {
@@ -117,21 +146,167 @@ export async function writeRestoreStream(
   trace('image open');
   const direct: Direct = { pid: 0 };
   const items = restoreItems(reader, ctx);
+  // The areas that may be filled after the program resumes, if the restorer can open a userfaultfd: planned now so
+  // the reading ahead starts with the pages needed before.
+  const lazyAreas = opts.ackFd !== undefined ? chooseLazy(reader, items, opts.lazy ?? 'auto') : null;
+  const isLazy = (it: Item): it is ChunkItem => lazyAreas !== null && it.kind === 'chunk' && targetsOf(it).every((t) => lazyAreas.has(t.area));
+  const lazyItems = items.filter(isLazy);
+  const eager = lazyAreas ? items.filter((it) => !isLazy(it) && !(it.kind === 'zero' && lazyAreas.has(it.area))) : items;
   pipeline.workers();   // start the worker threads, and the reading, while the restorer maps the areas
-  const prefetch = ImagePrefetcher.for(reader);
+  const own = (list: Item[]) => list.flatMap((it) => (it.kind === 'chunk' && it.reader === reader ? [it.chunk] : []));
+  let prefetch = ImagePrefetcher.for(reader, own(eager));
+  let background: Promise<void> | undefined;
+  let ready = { pid: 0, uffd: -1, done: -1 };
   try {
     await writeAll(fd, head);
-    if (opts.ackFd !== undefined) direct.pid = await readAck(opts.ackFd);
-    trace(`restorer ready (${direct.pid ? 'direct writes' : 'pipe'})`);
-    await deliver();
+    if (opts.ackFd !== undefined) ready = await readReady(opts.ackFd);
+    direct.pid = ready.pid;
+    trace(`restorer ready (${direct.pid ? 'direct writes' : 'pipe'}${ready.uffd >= 0 ? ', userfaultfd' : ''})`);
+    await deliver(eager, prefetch);
   } finally {
     prefetch?.close();
   }
-  trace('all chunks delivered');
+  if (lazyItems.length) {
+    prefetch = ImagePrefetcher.for(reader, own(lazyItems));
+    try {
+      if (ready.uffd >= 0 && direct.pid) background = (await startLazy(lazyItems, lazyAreas!, ready, prefetch))?.filled;
+      const early = new Set(eager);
+      if (!background) await deliver(items.filter((it) => !early.has(it)), prefetch);
+    } finally {
+      if (!background) prefetch?.close();
+    }
+  }
   await writeAll(fd, [streamRecord(Rec.END, reader.endBody)]);
+  if (background) {
+    trace('program resumed; lazy pages still coming');
+    opts.onResumed?.({ lazyBytes: lazyItems.reduce((s, it) => s + it.bytes, 0) });
+    try {
+      await background;
+    } finally {
+      prefetch?.close();
+    }
+  }
+  trace('all chunks delivered');
   await pipeline.hooks.afterRestart.promise(ctx);
 
-  async function deliver(): Promise<void> {
+  /** Registers the lazy areas with the restorer's userfaultfd and starts filling them; undefined when the restorer
+   *  could not register them (they are then filled before END like the rest). */
+  async function startLazy(lazyItems: ChunkItem[], areas: Set<number>, ready: { pid: number; uffd: number; done: number }, prefetch: ImagePrefetcher | undefined): Promise<{ filled: Promise<void> } | undefined> {
+    let uffd = -1;
+    let doneFd = -1;
+    try {
+      uffd = pidfdGetfd(ready.pid, ready.uffd);
+      doneFd = pidfdGetfd(ready.pid, ready.done);
+    } catch (e) {
+      trace(`cannot take the restorer's userfaultfd: ${(e as Error).message}`);
+      if (uffd >= 0) fs.closeSync(uffd);
+      uffd = -1;
+    }
+    const order = uffd >= 0 ? [...areas].sort((a, b) => a - b) : [];
+    const body = Buffer.alloc(4 + 4 * order.length);
+    body.writeUInt32LE(order.length, 0);
+    order.forEach((a, i) => body.writeUInt32LE(a, 4 + 4 * i));
+    await writeAll(fd, [streamRecord(Rec.LAZY, body)]);
+    const answer = await readAckMessage(opts.ackFd!);
+    if (answer[0] !== 'L'.charCodeAt(0)) throw new Error('unexpected message from the restorer');
+    if (answer[1] <= 0 || uffd < 0) {
+      trace(`lazy restore refused (${answer[1]}); filling every area first`);
+      if (uffd >= 0) fs.closeSync(uffd);
+      if (doneFd >= 0) fs.closeSync(doneFd);
+      return undefined;
+    }
+    const ranges: bigint[] = [];
+    for (const a of order) ranges.push(reader.areas[a].start, reader.areas[a].end);
+    const expected: bigint[] = [];
+    for (const it of lazyItems) for (const t of targetsOf(it)) expected.push(t.address, t.address + BigInt(t.length));
+    const server = lazyServe(uffd, ranges, expected);
+    const started = Date.now();
+    trace(`lazy: ${order.length} area(s), ${lazyItems.length} chunk(s)`);
+    const filled = fillLazy(lazyItems, server, ready.pid, prefetch).then(
+      () => {
+        const stats = lazyFinish(server.handle);
+        fs.closeSync(doneFd);
+        opts.onLazyDone?.({ ...stats, ms: Date.now() - started });
+        trace(`lazy done: ${JSON.stringify(stats)}`);
+      },
+      (e: unknown) => {
+        // The program already runs on pages that will never come: it cannot go on.
+        try {
+          process.kill(ready.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        lazyFinish(server.handle);
+        fs.closeSync(doneFd);
+        const why = e instanceof ImageError ? e.message : new ImageError(reader.path, undefined, (e as Error).message).message;
+        throw new Error(`${why}; found after the program resumed (lazy restore), so it was killed; restart with --no-lazy to check every page first`);
+      },
+    );
+    filled.catch(() => undefined);   // awaited by the caller once the stream has ended
+    return { filled };
+  }
+
+  /** Decodes the lazy chunks into the running process, in image order, except that a chunk the program faulted on
+   *  goes next. */
+  function fillLazy(lazyItems: ChunkItem[], server: { handle: number; faults: number }, pid: number, prefetch: ImagePrefetcher | undefined): Promise<void> {
+    const index = lazyIndex(lazyItems);
+    const started = new Set<ChunkItem>();
+    const urgent: ChunkItem[] = [];
+    const sink: Direct = { pid, lazy: server.handle };
+    const total = lazyItems.reduce((s, it) => s + it.bytes, 0);
+    const window = Math.max(2, pipeline.workers().size * 2);
+    let next = 0;
+    let running = 0;
+    let done = 0;
+    const faults = new net.Socket({ fd: server.faults, readable: true, writable: false });
+    return new Promise<void>((resolve, reject) => {
+      let failed = false;
+      let pending: Buffer = Buffer.alloc(0);
+      faults.on('data', (d: Buffer) => {
+        pending = pending.length ? Buffer.concat([pending, d]) : d;
+        let at = 0;
+        for (; at + 8 <= pending.length; at += 8) {
+          const it = findItem(index, pending.readBigUInt64LE(at));
+          if (it && !started.has(it)) urgent.push(it);
+        }
+        pending = pending.subarray(at);
+        pump();
+      });
+      faults.on('error', () => undefined);
+      const pump = () => {
+        while (!failed && running < window) {
+          let it = urgent.shift();
+          while (it && started.has(it)) it = urgent.shift();
+          if (!it) {
+            while (next < lazyItems.length && started.has(lazyItems[next])) next++;
+            if (next >= lazyItems.length) break;
+            it = lazyItems[next++];
+          }
+          started.add(it);
+          running++;
+          const item = it;
+          const outOfOrder = prefetch !== undefined && !prefetch.started(item.chunk);
+          decodeOne(pipeline, item.reader, item.ctx, item.chunk, sink, item.slices, outOfOrder ? undefined : prefetch).then(
+            () => {
+              if (outOfOrder) prefetch!.done(item.chunk);
+              running--;
+              done += item.bytes;
+              opts.onProgress?.(done, total);
+              pump();
+            },
+            (e: unknown) => {
+              failed = true;
+              reject(e);
+            },
+          );
+        }
+        if (!failed && running === 0 && started.size === lazyItems.length) resolve();
+      };
+      pump();
+    }).finally(() => faults.destroy());
+  }
+
+  async function deliver(items: Item[], prefetch: ImagePrefetcher | undefined): Promise<void> {
     const total = items.reduce((s, it) => s + it.bytes, 0);
     let done = 0;
     const window = Math.max(2, pipeline.workers().size * 3);
@@ -177,9 +352,11 @@ export async function writeRestoreStream(
   }
 }
 
-/** Where decoded pages go directly: the restorer's pid, 0 when they travel through the pipe. */
+/** Where decoded pages go directly: the restorer's pid, 0 when they travel through the pipe; `lazy`: through that
+ *  lazy restore's userfaultfd (src/native/addon.ts). */
 interface Direct {
   pid: number;
+  lazy?: number;
 }
 
 /** A piece of an ancestor's chunk that lands in the image being restored, at `offset` of its area `area`. */
@@ -190,9 +367,57 @@ interface Slice extends SinkSlice {
 
 /** What the restore stream carries, in order: a chunk decoded whole into its own place (`slices` null), an
  *  ancestor's chunk decoded once for the slices taken from it, or zeros. `bytes` counts what lands in the process. */
-type Item =
-  | { kind: 'chunk'; reader: ImageReader; ctx: RestartContext; chunk: ChunkEntry; slices: Slice[] | null; bytes: number }
-  | { kind: 'zero'; area: number; offset: bigint; bytes: number };
+type ChunkItem = { kind: 'chunk'; reader: ImageReader; ctx: RestartContext; chunk: ChunkEntry; slices: Slice[] | null; bytes: number };
+type Item = ChunkItem | { kind: 'zero'; area: number; offset: bigint; bytes: number };
+
+/** Where a chunk item's pages land: area, address and length of each part. */
+function targetsOf(it: ChunkItem): { area: number; address: bigint; length: number }[] {
+  if (it.slices) return it.slices.map((s) => ({ area: s.area, address: s.address, length: s.length }));
+  const h = it.chunk.header;
+  return [{ area: h.area, address: it.reader.areas[h.area].start + h.offset, length: h.rawLength }];
+}
+
+/** The areas to fill after the program resumes (private anonymous, readable and writable), or null for none. */
+function chooseLazy(reader: ImageReader, items: Item[], mode: LazyMode): Set<number> | null {
+  if (mode === 'off') return null;
+  const bytes = new Map<number, number>();
+  for (const it of items) {
+    if (it.kind !== 'chunk') continue;
+    for (const t of targetsOf(it)) bytes.set(t.area, (bytes.get(t.area) ?? 0) + t.length);
+  }
+  const lazy = new Set<number>();
+  let total = 0;
+  for (const [area, n] of bytes) {
+    const a = reader.areas[area];
+    // Private anonymous memory the program can read and write (the kernel fills nothing else for a userfaultfd in
+    // missing mode; read-only and inaccessible areas are rare and small, and keep the simple path).
+    if (a.backing !== Backing.ZERO || (a.flags & AreaFlag.SHARED) || (a.prot & 3) !== 3) continue;
+    if (mode === 'auto' && n < LAZY_AREA_MIN) continue;
+    lazy.add(area);
+    total += n;
+  }
+  if (lazy.size === 0 || (mode === 'auto' && total < LAZY_IMAGE_MIN)) return null;
+  return lazy;
+}
+
+/** Lazy chunk items by the address ranges they fill, sorted, for finding the one a fault needs. */
+function lazyIndex(items: ChunkItem[]): { lo: bigint; hi: bigint; item: ChunkItem }[] {
+  const index = items.flatMap((item) => targetsOf(item).map((t) => ({ lo: t.address, hi: t.address + BigInt(t.length), item })));
+  return index.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+}
+
+function findItem(index: { lo: bigint; hi: bigint; item: ChunkItem }[], address: bigint): ChunkItem | undefined {
+  let lo = 0;
+  let hi = index.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = index[mid];
+    if (address < e.lo) hi = mid - 1;
+    else if (address >= e.hi) lo = mid + 1;
+    else return e.item;
+  }
+  return undefined;
+}
 
 /** The image's chunks in file order, with each PARENT block replaced by the ancestors' pieces that hold its pages;
  *  an ancestor's chunk comes where it is first needed. */
@@ -263,7 +488,12 @@ async function decodeWith(pipeline: Pipeline, reader: ImageReader, ctx: RestartC
     storedChecksum: h.storedChecksum,
     flags: h.flags,
     sink: direct.pid
-      ? { pid: direct.pid, address: reader.areas[h.area].start + h.offset, ...(slices ? { slices: slices.map(({ from, length, address }) => ({ from, length, address })) } : {}) }
+      ? {
+        pid: direct.pid,
+        address: reader.areas[h.area].start + h.offset,
+        ...(slices ? { slices: slices.map(({ from, length, address }) => ({ from, length, address })) } : {}),
+        ...(direct.lazy !== undefined ? { lazy: direct.lazy } : {}),
+      }
       : null,
   };
   try {
@@ -272,7 +502,7 @@ async function decodeWith(pipeline: Pipeline, reader: ImageReader, ctx: RestartC
     return out;
   } catch (e) {
     const cause = e instanceof PluginError ? (e.cause as Error) : (e as Error);
-    if (cause instanceof ChunkError && cause.kind === 'write' && direct.pid) {
+    if (cause instanceof ChunkError && cause.kind === 'write' && direct.pid && direct.lazy === undefined) {
       // Not allowed to write into the restorer (a stricter Yama, a setuid restorer): send pages through the pipe.
       direct.pid = 0;
       return decodeWith(pipeline, reader, ctx, c, direct, slices, stored);

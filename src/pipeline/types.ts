@@ -98,8 +98,9 @@ export interface ChunkWork {
   flags: number;
   /** Restart, direct mode: decode straight into this process's memory; `delivered` says it happened. With `slices`,
    *  only those parts of the decoded chunk are written, each at its own address (a chunk an incremental image takes
-   *  from its parent image). */
-  sink?: { pid: number; address: bigint; slices?: SinkSlice[] } | null;
+   *  from its parent image). With `lazy` (a lazy restore's handle, src/native/addon.ts) the pages go in through the
+   *  process's userfaultfd instead, skipping pages the running program has dropped meanwhile. */
+  sink?: { pid: number; address: bigint; slices?: SinkSlice[]; lazy?: number } | null;
   delivered?: boolean;
   /** Gives the chunk's lent buffers back to their pool; the writer calls it once the chunk is written. */
   release?: () => void;

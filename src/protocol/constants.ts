@@ -87,6 +87,7 @@ export const Rec = Object.freeze({
   RESTART: 8,
   PULL: 9,
   FD: 10,
+  LAZY: 11,
 } as const);
 
 export const StreamTlv = Object.freeze({

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { CodecImpl, CreateCodec } from '../codec';
-import { alignedBuffer, processVmRead, processVmWrite } from '../../native/addon';
+import { alignedBuffer, lazyCopy, processVmRead, processVmWrite } from '../../native/addon';
 import { hashInPlace, threadCodecModule } from '../wasm/thread-stage';
 import { ALIGN, DIRECT_AFTER, openDirectForReading } from '../image-file';
 import type { CodecRef, DecodeJob, DiffJob, DiffPiece, EncodeJob, Job, JobResult } from './protocol';
@@ -157,7 +157,9 @@ function decode(job: DecodeJob): JobResult {
     const slices = job.sink.slices ?? [{ from: 0, length: raw.length, address: job.sink.address }];
     for (const s of slices) {
       try {
-        processVmWrite(job.sink.pid, s.address, raw.subarray(s.from, s.from + s.length));
+        // A lazily restored process that has exited takes no more pages: nothing is lost that anyone can read.
+        if (job.sink.lazy !== undefined) lazyCopy(job.sink.lazy, s.address, raw.subarray(s.from, s.from + s.length));
+        else processVmWrite(job.sink.pid, s.address, raw.subarray(s.from, s.from + s.length));
       } catch (e) {
         return { op: 'error', job: job.job, kind: 'write', message: `writing into process ${job.sink.pid} at 0x${s.address.toString(16)} failed: ${(e as Error).message}`, buffers: lent ? [lent, job.out] : [job.out] };
       }

@@ -38,8 +38,8 @@ export interface DecodeJob {
   /** Receives the decoded bytes (at least rawLength bytes); unused when `sink` is set. */
   out: ArrayBuffer;
   /** Write the decoded bytes straight into this process's memory instead (process_vm_writev); with `slices`, only
-   *  those parts of them, each at its own address. */
-  sink?: { pid: number; address: bigint; slices?: { from: number; length: number; address: bigint }[] };
+   *  those parts of them, each at its own address; with `lazy`, through that lazy restore's userfaultfd. */
+  sink?: { pid: number; address: bigint; slices?: { from: number; length: number; address: bigint }[]; lazy?: number };
 }
 
 /** Incremental images' diff stage: hash every page of the chunk, compare with the previous generation's hashes, and

@@ -1,0 +1,117 @@
+// Lazy restore: the program runs again before its large areas are back; the decoder fills them through the process's
+// userfaultfd while it runs. The program (lazymem) drops, moves, unmaps and forks memory at once after the restart,
+// i.e. while pages are still coming, and checks after each change that it sees exactly what it should.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { Proc, Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
+
+/** The decoder's summary of one lazy restore (dmtcp_restart --debug). */
+function lazySummary(stderr: string): { mib: number; faults: number; dropped: number; moves: number } | undefined {
+  const m = stderr.match(/lazy restore of .*: ([\d.]+) MiB filled while the program ran, in \d+ ms; faults on missing pages (\d+), zero pages \d+, dropped pages (\d+), moves (\d+)/);
+  return m ? { mib: Number(m[1]), faults: Number(m[2]), dropped: Number(m[3]), moves: Number(m[4]) } : undefined;
+}
+
+async function summaryOf(p: { stderr: string }): Promise<NonNullable<ReturnType<typeof lazySummary>>> {
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const s = lazySummary(p.stderr);
+    if (s) return s;
+    if (Date.now() > deadline) throw new Error(`no lazy restore summary; stderr: ${p.stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Asks lazymem for one round (SIGUSR2) and waits for its verdict. */
+async function round(p: Proc): Promise<void> {
+  p.child.kill('SIGUSR2');
+  const [line] = await p.waitFor(/^(round \d+ ok|FAIL .*)$/, 60000);
+  assert.match(line, /^round \d+ ok$/);
+}
+
+describe('lazy restore', () => {
+  let sb!: Sandbox;
+  sandboxPerTest((s) => (sb = s));
+  const lazyOn = { env: { DMTCP_LAZY: 'on' }, args: ['--debug'] };
+
+  /** lazymem with `mib` of ballast, checked twice, checkpointed (one image: no round, so no child, under way). */
+  async function launchAndCheckpoint(mib: number): Promise<string> {
+    const p = sb.launch([program('lazymem'), String(mib)]);
+    await p.waitFor(/^READY$/, 60000);
+    await round(p);
+    await round(p);
+    await sb.checkpoint();
+    await p.kill();
+    const images = sb.images();
+    assert.equal(images.length, 1);
+    return images[0];
+  }
+
+  it('a program that drops, moves, unmaps and forks memory while its pages are coming back sees exactly what it should', async () => {
+    // The rounds run right after the restart, while the 512 MiB of ballast (below the regions, so filled first) are
+    // still coming in: the regions' pages are then still missing.
+    const image = await launchAndCheckpoint(512);
+    const r = sb.restart([image], lazyOn);
+    await r.waitFor(/^tick \d+$/, 60000);
+    await round(r);
+    await round(r);
+    const s = await summaryOf(r);
+    assert.ok(s.mib >= 512, `the ballast came in after the program resumed (${s.mib} MiB)`);
+    assert.ok(s.faults > 0, 'the program faulted on pages still to come');
+    assert.ok(s.dropped > 0, 'the program dropped pages before they came (madvise, munmap)');
+    assert.ok(s.moves > 0, 'the program moved pages before they came (mremap)');
+
+    // A checkpoint asked for as soon as it runs again (while pages come in) waits for them, then the chain goes on.
+    await r.kill();
+    const r1 = sb.restart([image], lazyOn);
+    await r1.waitFor(/^tick \d+$/, 60000);
+    r1.child.kill('SIGUSR2');
+    fs.rmSync(image);
+    await sb.checkpoint();
+    const [line] = await r1.waitFor(/^(round \d+ ok|FAIL .*)$/, 60000);
+    assert.match(line, /^round \d+ ok$/);
+    await summaryOf(r1);
+    await r1.kill();
+    const r2 = sb.restart(sb.images(), lazyOn);   // with the round's child, if the checkpoint caught one
+    await r2.waitFor(/^tick \d+$/, 60000);
+    await round(r2);
+    await round(r2);
+    assert.ok((await summaryOf(r2)).mib >= 512);
+  });
+
+  it('a damaged page found after the program resumed kills it and says so', async () => {
+    const image = await launchAndCheckpoint(256);
+    // The middle of the image is inside the ballast's chunks, stored raw (random data): damage one byte there.
+    const fd = fs.openSync(image, 'r+');
+    const at = Math.floor(fs.fstatSync(fd).size / 2);
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] ^= 0x5a;
+    fs.writeSync(fd, b, 0, 1, at);
+    fs.closeSync(fd);
+    const r = sb.restart([image], { env: { DMTCP_LAZY: 'on' } });
+    await r.waitFor(/^tick \d+$/, 60000);
+    r.child.kill('SIGUSR2');   // reads everything: reaches the damaged chunk if the background fill has not yet
+    const end = await r.exited;
+    assert.equal(end.signal, 'SIGKILL', `the restarted process was killed (${JSON.stringify(end)}); stderr: ${r.stderr}; output: ${r.output().slice(-3).join(' | ')}`);
+    // The decoder says why on dmtcp_restart's stderr (its own descriptor for it), just after the kill.
+    const said = /dmtcp_restart: .*checksum mismatch.*found after the program resumed \(lazy restore\), so it was killed; restart with --no-lazy/;
+    for (const deadline = Date.now() + 10000; !said.test(r.stderr) && Date.now() < deadline;) await new Promise((res) => setTimeout(res, 50));
+    assert.match(r.stderr, said);
+    assert.ok(!r.output().some((l) => l.startsWith('round') || l.startsWith('FAIL')), 'the program never saw the damaged memory');
+  });
+
+  it('with --no-lazy every page is back before the program resumes', async () => {
+    const image = await launchAndCheckpoint(128);
+    const r = sb.restart([image], { env: { DMTCP_LAZY: 'on' }, args: ['--debug', '--no-lazy'] });
+    await r.waitFor(/^tick \d+$/, 60000);
+    await round(r);
+    assert.equal(lazySummary(r.stderr), undefined, r.stderr);
+  });
+
+  it('a bad DMTCP_LAZY value is refused with a clear message', async () => {
+    const image = await launchAndCheckpoint(16);
+    const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), image], { DMTCP_LAZY: 'sometimes' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr.trim(), /^dmtcp_restart: DMTCP_LAZY must be auto, on \(1\) or off \(0\), not "sometimes"$/);
+  });
+});
