@@ -160,8 +160,10 @@ static int fork_sync_writers[FORK_SYNC_SLOTS];   /* write end + 1 of each fork u
 
 static void atfork_prepare(void)
 {
-  lazy_wait();              /* a child must not copy areas a lazy restore has not filled yet */
   dmtcp_disable_ckpt();     /* no checkpoint starts while a thread is in the middle of fork */
+  /* A child must not copy areas a lazy restore has not filled yet. Waited for with checkpoints held, so no checkpoint
+   * (and restart, with a new lazy restore) comes between the wait and the fork. */
+  lazy_wait();
   if (dsys2(__NR_pipe2, (long)fork_sync, O_CLOEXEC) < 0) {
     fork_sync[0] = fork_sync[1] = -1;
     return;
