@@ -1,7 +1,7 @@
 // addon.cc: the few process operations Node cannot do itself: replace the process image (execve), start a detached
 // grandchild, make pipes whose ends survive exec, give memory aligned for O_DIRECT transfers, and (lazy.cc) serve
 // the userfaultfd of a lazily restored process. Thin and checked; the typed wrapper is src/native/addon.ts.
-#include <napi.h>
+#include "addon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,10 +15,6 @@
 #include <string>
 #include <vector>
 
-void RegisterLazy(Napi::Env env, Napi::Object exports);   // lazy.cc
-
-namespace {
-
 Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
   Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
   e.Set("errno", Napi::Number::New(env, err));
@@ -30,6 +26,8 @@ Napi::Value ThrowType(Napi::Env env, const std::string& msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
   return env.Undefined();
 }
+
+namespace {
 
 // Copies a JS array of strings; false (with an exception pending) when it is not one.
 bool StringList(Napi::Env env, Napi::Value v, const char* name, std::vector<std::string>* out) {

@@ -8,7 +8,7 @@
 //     image's pages now are.
 // One mutex per process orders event reading against copies: a copy never lands after the program dropped the page.
 // The kernel refuses a copy while an event is unread (EAGAIN); the copy then lets the reader in and tries again.
-#include <napi.h>
+#include "addon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -321,13 +321,6 @@ std::shared_ptr<Server> Lookup(int handle) {
   return it == registry.end() ? nullptr : it->second;
 }
 
-Napi::Value Fail(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 bool U64Pairs(Napi::Value v, std::vector<uint64_t>* out) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) return false;
   Napi::TypedArrayOf<uint64_t> a = v.As<Napi::TypedArrayOf<uint64_t>>();
@@ -343,15 +336,14 @@ bool U64Pairs(Napi::Value v, std::vector<uint64_t>* out) {
 Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "expected (pid: number, fd: number)").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return ThrowType(env, "expected (pid: number, fd: number)");
   }
   long pidfd = syscall(SYS_pidfd_open, info[0].As<Napi::Number>().Int32Value(), 0);
-  if (pidfd < 0) return Fail(env, "pidfd_open", errno);
+  if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
   long fd = syscall(SYS_pidfd_getfd, pidfd, info[1].As<Napi::Number>().Int32Value(), 0);
   int err = errno;
   close(static_cast<int>(pidfd));
-  if (fd < 0) return Fail(env, "pidfd_getfd", err);
+  if (fd < 0) return ThrowErrno(env, "pidfd_getfd", err);
   return Napi::Number::New(env, static_cast<double>(fd));
 }
 
@@ -363,18 +355,17 @@ Napi::Value LazyServe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<uint64_t> areas, expected;
   if (info.Length() < 3 || !info[0].IsNumber() || !U64Pairs(info[1], &areas) || !U64Pairs(info[2], &expected)) {
-    Napi::TypeError::New(env, "expected (uffd: number, areas: BigUint64Array, expected: BigUint64Array) of page-aligned [start, end) pairs").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return ThrowType(env, "expected (uffd: number, areas: BigUint64Array, expected: BigUint64Array) of page-aligned [start, end) pairs");
   }
   int notify[2];
-  if (pipe2(notify, O_CLOEXEC) < 0) return Fail(env, "pipe2", errno);
+  if (pipe2(notify, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);
   fcntl(notify[1], F_SETFL, O_NONBLOCK);
   int stop = eventfd(0, EFD_CLOEXEC);
   if (stop < 0) {
     int err = errno;
     close(notify[0]);
     close(notify[1]);
-    return Fail(env, "eventfd", err);
+    return ThrowErrno(env, "eventfd", err);
   }
   auto server = std::make_shared<Server>(info[0].As<Napi::Number>().Int32Value(), notify[1], stop);
   for (size_t i = 0; i < areas.size(); i += 2) server->AddArea(areas[i], areas[i + 1]);
@@ -397,9 +388,9 @@ Napi::Value LazyServe(const Napi::CallbackInfo& info) {
 // from any thread.
 Napi::Value LazyCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBigInt() || !info[2].IsTypedArray()) {
-    Napi::TypeError::New(env, "expected (handle: number, address: bigint, bytes: Uint8Array)").ThrowAsJavaScriptException();
-    return env.Undefined();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBigInt() || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    return ThrowType(env, "expected (handle: number, address: bigint, bytes: Uint8Array)");
   }
   std::shared_ptr<Server> server = Lookup(info[0].As<Napi::Number>().Int32Value());
   if (!server) return Napi::Number::New(env, 0);   // finished meanwhile (the restore failed, or the process is gone)
@@ -407,8 +398,7 @@ Napi::Value LazyCopy(const Napi::CallbackInfo& info) {
   uint64_t address = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
   Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
   if (!lossless || address % kPage || bytes.ByteLength() % kPage) {
-    Napi::TypeError::New(env, "lazyCopy needs a page-aligned address and whole pages").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return ThrowType(env, "lazyCopy needs a page-aligned address and whole pages");
   }
   int r = server->Copy(address, bytes.Data(), bytes.ByteLength());
   // An errno comes back as a value: a worker thread may be shutting down, and throwing there would be fatal.
@@ -420,14 +410,13 @@ Napi::Value LazyCopy(const Napi::CallbackInfo& info) {
 Napi::Value LazyFinish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "expected (handle: number)").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return ThrowType(env, "expected (handle: number)");
   }
   std::shared_ptr<Server> server;
   {
     std::lock_guard<std::mutex> lock(registry_mu);
     auto it = registry.find(info[0].As<Napi::Number>().Int32Value());
-    if (it == registry.end()) return Fail(env, "lazyFinish", EBADF);
+    if (it == registry.end()) return ThrowErrno(env, "lazyFinish", EBADF);
     server = it->second;
     registry.erase(it);
   }

@@ -114,12 +114,11 @@ static int coordinator_request(const char *verb, uint8_t *in, size_t cap, size_t
   if (inet_pton(AF_INET, g_cfg.coord_addr, &sa.sin_addr) != 1) return -1;
   long fd = dsys3(__NR_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  int slot = g_protected_fd_base + 1;
-  if (dsys3(__NR_dup3, fd, slot, 02000000) < 0) {
+  int slot = fd_protect((int)fd, PROTECTED_REQUEST);
+  if (slot < 0) {
     d_close((int)fd);
     return -1;
   }
-  d_close((int)fd);
   int rc = -1;
   uint16_t type;
   if (dsys3(__NR_connect, slot, (long)&sa, sizeof sa) < 0) goto out;

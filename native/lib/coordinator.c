@@ -111,17 +111,13 @@ int coord_connect(char *err, size_t errcap)
   }
   int one = 1;
   dsys5(__NR_setsockopt, fd, IPPROTO_TCP, TCP_NODELAY, (long)&one, sizeof one);
-  int target = g_protected_fd_base;
-  if (fd != target) {
-    long d = dsys3(__NR_dup3, fd, target, O_CLOEXEC);
+  int moved = fd_protect((int)fd, PROTECTED_COORD);
+  if (moved < 0) {
     d_close((int)fd);
-    if (d < 0) {
-      dfmt(err, errcap, "cannot move the coordinator socket to fd %d (%ld)", target, d);
-      return -1;
-    }
-    fd = target;
+    dfmt(err, errcap, "cannot move the coordinator socket to fd %d (%d)", g_protected_fd_base + PROTECTED_COORD, moved);
+    return -1;
   }
-  g_coord_fd = (int)fd;
+  g_coord_fd = moved;
   return 0;
 }
 

@@ -54,6 +54,9 @@ extern int g_active DMTCP_HIDDEN;       /* 1 when this process is under checkpoi
 extern int g_coord_fd DMTCP_HIDDEN;
 extern int g_coord_pid DMTCP_HIDDEN;          /* the real pid that registered on g_coord_fd (not a vfork child) */
 extern int g_protected_fd_base DMTCP_HIDDEN;
+/* Our descriptors, at g_protected_fd_base + slot: out of the program's way and out of every checkpoint's list. */
+enum protected_slot { PROTECTED_COORD = 0, PROTECTED_REQUEST = 1, PROTECTED_LAZY = 2 };
+int fd_protect(int fd, enum protected_slot slot) DMTCP_HIDDEN;
 void lazy_adopt(int fd) DMTCP_HIDDEN;
 void lazy_wait(void) DMTCP_HIDDEN;
 
@@ -141,13 +144,6 @@ void suspend_after_fork(void) DMTCP_HIDDEN;
 /* Around glibc's fork in our wrapper: checkpoints stay out until the wrapper has the child's virtual pid. */
 void fork_wrapper_enter(void) DMTCP_HIDDEN;
 void fork_wrapper_leave(void) DMTCP_HIDDEN;
-/* Wrappers that translate ids must not be cut in two by a checkpoint and a restart: an id read before would reach
- * the kernel after, where it names another task or none.
- * - WITHOUT_CKPT(expr), for calls that act on another task (kill, tgkill, setpgid, ...): every signal is blocked
- *   while expr runs, so the checkpoint signal (and any other) arrives just after, as if the call had been quicker.
- * - REREAD_AFTER_RESTART(expr), for calls that only read (gettid, getppid, ...): expr runs again when a restart
- *   happened while it ran. Costs no system call.
- * Neither may wrap a call that blocks. */
 /* A spinlock for our own short sections. Its holder must never be stopped by a checkpoint while holding it (block
  * signals first, or keep checkpoints out), or whoever waits for it next waits for ever. */
 static inline void dspin_lock(int *lock)
@@ -162,6 +158,13 @@ static inline void dspin_unlock(int *lock)
   __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Wrappers that translate ids must not be cut in two by a checkpoint and a restart: an id read before would reach
+ * the kernel after, where it names another task or none.
+ * - WITHOUT_CKPT(expr), for calls that act on another task (kill, tgkill, setpgid, ...): every signal is blocked
+ *   while expr runs, so the checkpoint signal (and any other) arrives just after, as if the call had been quicker.
+ * - REREAD_AFTER_RESTART(expr), for calls that only read (gettid, getppid, ...): expr runs again when a restart
+ *   happened while it ran. Costs no system call.
+ * Neither may wrap a call that blocks. */
 uint64_t ckpt_signals_hold(void) DMTCP_HIDDEN;
 void ckpt_signals_release(uint64_t old_mask) DMTCP_HIDDEN;
 #define WITHOUT_CKPT(expr)                                                                                           \

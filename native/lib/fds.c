@@ -53,6 +53,17 @@ static int is_protected(int fd)
   return fd >= g_protected_fd_base && fd < g_protected_fd_base + 4;
 }
 
+/* Moves `fd` to its protected slot (close-on-exec). Returns the new descriptor, or -errno with `fd` left open. */
+int fd_protect(int fd, enum protected_slot slot)
+{
+  int target = g_protected_fd_base + (int)slot;
+  if (fd == target) return fd;
+  long r = dsys3(__NR_dup3, fd, target, O_CLOEXEC);
+  if (r < 0) return (int)r;
+  d_close(fd);
+  return target;
+}
+
 static int starts(const char *s, const char *p)
 {
   while (*p) {

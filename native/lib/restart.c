@@ -1,7 +1,6 @@
 /* restart.c: the library's side of restart: entered from mtcp_restart once every area is back in place, it
  * removes the restorer, gives back process-wide state and recreates the threads, each resuming where it stopped. */
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <asm/prctl.h>
 
@@ -54,12 +53,8 @@ static int lazy_fd = -1;
 void lazy_adopt(int fd)
 {
   if (fd < 0) return;
-  int slot = g_protected_fd_base + 2;
-  if (fd != slot) {
-    if (dsys3(__NR_dup3, fd, slot, O_CLOEXEC) < 0) slot = fd;
-    else d_close(fd);
-  }
-  __atomic_store_n(&lazy_fd, slot, __ATOMIC_RELEASE);
+  int slot = fd_protect(fd, PROTECTED_LAZY);
+  __atomic_store_n(&lazy_fd, slot >= 0 ? slot : fd, __ATOMIC_RELEASE);
 }
 
 /* Returns once every lazily restored page is in place. The descriptor stays open (protected, at end of file), so a

@@ -666,6 +666,12 @@ static void offer_direct_writes(void)
   }
 }
 
+/* What a userfaultfd in missing mode can fill: private anonymous memory. */
+static int lazy_candidate(const struct plan_area *a)
+{
+  return a->rec.backing == DMTCP_BACK_ZERO && !(a->rec.flags & DMTCP_AREA_F_SHARED);
+}
+
 /* Lazy restore, second half: the decoder (which has taken copies of our userfaultfd and of the pipe's write end)
  * names the areas it fills after we resume; register them for missing-page faults and answer how many are. On any
  * failure none stays registered and the decoder fills them before sending END. */
@@ -682,7 +688,7 @@ static void register_lazy(uint32_t len)
     if (idx >= n_areas) stream_fail("LAZY record names an unknown area");
     if (status < 0) continue;
     struct plan_area *a = &areas[idx];
-    if (a->rec.backing != DMTCP_BACK_ZERO || (a->rec.flags & DMTCP_AREA_F_SHARED)) {
+    if (!lazy_candidate(a)) {
       stream_fail("LAZY record names an area that is not private anonymous memory");
     }
     struct uffdio_register reg = { .range = { a->rec.start, a->rec.end - a->rec.start }, .mode = UFFDIO_REGISTER_MODE_MISSING };
@@ -692,7 +698,7 @@ static void register_lazy(uint32_t len)
       status = (int32_t)r;
       for (uint32_t j = 0; j < n_areas; j++) {
         struct plan_area *b = &areas[j];
-        if (b->rec.backing != DMTCP_BACK_ZERO || (b->rec.flags & DMTCP_AREA_F_SHARED)) continue;
+        if (!lazy_candidate(b)) continue;
         struct uffdio_range range = { b->rec.start, b->rec.end - b->rec.start };
         dsys3(__NR_ioctl, uffd, (long)UFFDIO_UNREGISTER, (long)&range);
       }

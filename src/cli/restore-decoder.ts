@@ -68,27 +68,24 @@ export async function main(argv: string[]): Promise<number> {
       done.add(job);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      if (resumed) {
-        // Its stream is over and the restorer gone: only our report reaches the user.
-        done.add(job);
-        if (failure === undefined) failure = message;
-        if (reportFd !== undefined) {
-          try {
-            fs.writeSync(reportFd, `dmtcp_restart: ${message.split('\n')[0]}\n`);
-          } catch (e) {
-            process.stderr.write(`cannot report on fd ${reportFd}: ${(e as Error).message}\n`);
-          }
-        }
-        process.stderr.write(`dmtcp_restart decoder: ${message}\n`);
-        return;
-      }
-      if (failure === undefined) {
-        failure = message;
-        process.stderr.write(`dmtcp_restart decoder: ${message}\n`);
-        fail(job, message);
-      } else {
+      if (!resumed && failure !== undefined) {
         // Stopped because another image failed (the others notice between two of their writes).
         fail(job, `another process of the restart failed: ${failure}`);
+        return;
+      }
+      if (failure === undefined) failure = message;
+      process.stderr.write(`dmtcp_restart decoder: ${message}\n`);
+      if (!resumed) {
+        fail(job, message);
+        return;
+      }
+      // Its stream is over and the restorer gone: only our report reaches the user.
+      done.add(job);
+      if (reportFd === undefined) return;
+      try {
+        fs.writeSync(reportFd, `dmtcp_restart: ${message.split('\n')[0]}\n`);
+      } catch (err) {
+        process.stderr.write(`cannot report on fd ${reportFd}: ${(err as Error).message}\n`);
       }
     }
   };

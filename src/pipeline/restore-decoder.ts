@@ -109,13 +109,12 @@ export function lazyModeOf(value: string | undefined): LazyMode {
 export interface RestoreStreamOptions {
   /** The restorer's ack pipe: once it reports its areas mapped, chunks are decoded straight into its memory. */
   ackFd?: number;
-  onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Asked between writes: when it says so, the stream stops with an error (another image of the restart failed). */
   cancelled?: () => boolean;
   /** Which areas may be filled after the program resumes (default 'auto'). */
   lazy?: LazyMode;
   /** The program runs again (its stream ended) while lazily restored pages are still coming. */
-  onResumed?: (stats: { lazyBytes: number }) => void;
+  onResumed?: () => void;
   /** Every lazily restored page is in (or the process is gone). */
   onLazyDone?: (stats: LazyStats & { ms: number }) => void;
 }
@@ -149,9 +148,14 @@ export async function writeRestoreStream(
   // The areas that may be filled after the program resumes, if the restorer can open a userfaultfd: planned now so
   // the reading ahead starts with the pages needed before.
   const lazyAreas = opts.ackFd !== undefined ? chooseLazy(reader, items, opts.lazy ?? 'auto') : null;
-  const isLazy = (it: Item): it is ChunkItem => lazyAreas !== null && it.kind === 'chunk' && targetsOf(it).every((t) => lazyAreas.has(t.area));
-  const lazyItems = items.filter(isLazy);
-  const eager = lazyAreas ? items.filter((it) => !isLazy(it) && !(it.kind === 'zero' && lazyAreas.has(it.area))) : items;
+  // Split once: what goes in before the program resumes, and what may come after (all of it in lazy areas).
+  const eager: Item[] = [];
+  const later: Item[] = [];
+  for (const it of items) {
+    const inLazyArea = lazyAreas !== null && (it.kind === 'zero' ? lazyAreas.has(it.area) : targetsOf(it).every((t) => lazyAreas.has(t.area)));
+    (inLazyArea ? later : eager).push(it);
+  }
+  const lazyItems = later.filter((it): it is ChunkItem => it.kind === 'chunk');
   pipeline.workers();   // start the worker threads, and the reading, while the restorer maps the areas
   const own = (list: Item[]) => list.flatMap((it) => (it.kind === 'chunk' && it.reader === reader ? [it.chunk] : []));
   let prefetch = ImagePrefetcher.for(reader, own(eager));
@@ -166,12 +170,11 @@ export async function writeRestoreStream(
   } finally {
     prefetch?.close();
   }
-  if (lazyItems.length) {
-    prefetch = ImagePrefetcher.for(reader, own(lazyItems));
+  if (later.length) {
+    prefetch = ImagePrefetcher.for(reader, own(later));
     try {
       if (ready.uffd >= 0 && direct.pid) background = (await startLazy(lazyItems, lazyAreas!, ready, prefetch))?.filled;
-      const early = new Set(eager);
-      if (!background) await deliver(items.filter((it) => !early.has(it)), prefetch);
+      if (!background) await deliver(later, prefetch);
     } finally {
       if (!background) prefetch?.close();
     }
@@ -179,7 +182,7 @@ export async function writeRestoreStream(
   await writeAll(fd, [streamRecord(Rec.END, reader.endBody)]);
   if (background) {
     trace('program resumed; lazy pages still coming');
-    opts.onResumed?.({ lazyBytes: lazyItems.reduce((s, it) => s + it.bytes, 0) });
+    opts.onResumed?.();
     try {
       await background;
     } finally {
@@ -222,10 +225,15 @@ export async function writeRestoreStream(
     const server = lazyServe(uffd, ranges, expected);
     const started = Date.now();
     trace(`lazy: ${order.length} area(s), ${lazyItems.length} chunk(s)`);
+    // Either way the areas become ordinary memory and the library's wait (fork, checkpoint) ends.
+    const finish = () => {
+      const stats = lazyFinish(server.handle);
+      fs.closeSync(doneFd);
+      return stats;
+    };
     const filled = fillLazy(lazyItems, server, ready.pid, prefetch).then(
       () => {
-        const stats = lazyFinish(server.handle);
-        fs.closeSync(doneFd);
+        const stats = finish();
         opts.onLazyDone?.({ ...stats, ms: Date.now() - started });
         trace(`lazy done: ${JSON.stringify(stats)}`);
       },
@@ -236,8 +244,7 @@ export async function writeRestoreStream(
         } catch {
           // already gone
         }
-        lazyFinish(server.handle);
-        fs.closeSync(doneFd);
+        finish();
         const why = e instanceof ImageError ? e.message : new ImageError(reader.path, undefined, (e as Error).message).message;
         throw new Error(`${why}; found after the program resumed (lazy restore), so it was killed; restart with --no-lazy to check every page first`);
       },
@@ -253,11 +260,9 @@ export async function writeRestoreStream(
     const started = new Set<ChunkItem>();
     const urgent: ChunkItem[] = [];
     const sink: Direct = { pid, lazy: server.handle };
-    const total = lazyItems.reduce((s, it) => s + it.bytes, 0);
     const window = Math.max(2, pipeline.workers().size * 2);
     let next = 0;
     let running = 0;
-    let done = 0;
     const faults = new net.Socket({ fd: server.faults, readable: true, writable: false });
     return new Promise<void>((resolve, reject) => {
       let failed = false;
@@ -290,8 +295,6 @@ export async function writeRestoreStream(
             () => {
               if (outOfOrder) prefetch!.done(item.chunk);
               running--;
-              done += item.bytes;
-              opts.onProgress?.(done, total);
               pump();
             },
             (e: unknown) => {
@@ -307,8 +310,6 @@ export async function writeRestoreStream(
   }
 
   async function deliver(items: Item[], prefetch: ImagePrefetcher | undefined): Promise<void> {
-    const total = items.reduce((s, it) => s + it.bytes, 0);
-    let done = 0;
     const window = Math.max(2, pipeline.workers().size * 3);
     const queue: { item: Item; work: Promise<ChunkWork | null> }[] = [];
     let next = 0;
@@ -346,8 +347,6 @@ export async function writeRestoreStream(
           out!.release?.();
         }
       }
-      done += item.bytes;
-      opts.onProgress?.(done, total);
     }
   }
 }

@@ -6,19 +6,12 @@ import * as fs from 'node:fs';
 import { Proc, Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 
 /** The decoder's summary of one lazy restore (dmtcp_restart --debug). */
-function lazySummary(stderr: string): { mib: number; faults: number; dropped: number; moves: number } | undefined {
-  const m = stderr.match(/lazy restore of .*: ([\d.]+) MiB filled while the program ran, in \d+ ms; faults on missing pages (\d+), zero pages \d+, dropped pages (\d+), moves (\d+)/);
-  return m ? { mib: Number(m[1]), faults: Number(m[2]), dropped: Number(m[3]), moves: Number(m[4]) } : undefined;
-}
+const SUMMARY = /lazy restore of .*: ([\d.]+) MiB filled while the program ran, in \d+ ms; faults on missing pages (\d+), zero pages \d+, dropped pages (\d+), moves (\d+)/;
 
-async function summaryOf(p: { stderr: string }): Promise<NonNullable<ReturnType<typeof lazySummary>>> {
-  const deadline = Date.now() + 60000;
-  for (;;) {
-    const s = lazySummary(p.stderr);
-    if (s) return s;
-    if (Date.now() > deadline) throw new Error(`no lazy restore summary; stderr: ${p.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits for the summary (written once every page is in) and reads it. */
+async function summaryOf(p: Proc): Promise<{ mib: number; faults: number; dropped: number; moves: number }> {
+  const m = await p.waitForStderr(SUMMARY, 60000);
+  return { mib: Number(m[1]), faults: Number(m[2]), dropped: Number(m[3]), moves: Number(m[4]) };
 }
 
 /** Asks lazymem for one round (SIGUSR2) and waits for its verdict. */
@@ -94,9 +87,7 @@ describe('lazy restore', () => {
     const end = await r.exited;
     assert.equal(end.signal, 'SIGKILL', `the restarted process was killed (${JSON.stringify(end)}); stderr: ${r.stderr}; output: ${r.output().slice(-3).join(' | ')}`);
     // The decoder says why on dmtcp_restart's stderr (its own descriptor for it), just after the kill.
-    const said = /dmtcp_restart: .*checksum mismatch.*found after the program resumed \(lazy restore\), so it was killed; restart with --no-lazy/;
-    for (const deadline = Date.now() + 10000; !said.test(r.stderr) && Date.now() < deadline;) await new Promise((res) => setTimeout(res, 50));
-    assert.match(r.stderr, said);
+    await r.waitForStderr(/dmtcp_restart: .*checksum mismatch.*found after the program resumed \(lazy restore\), so it was killed; restart with --no-lazy/, 10000);
     assert.ok(!r.output().some((l) => l.startsWith('round') || l.startsWith('FAIL')), 'the program never saw the damaged memory');
   });
 
@@ -105,7 +96,7 @@ describe('lazy restore', () => {
     const r = sb.restart([image], { env: { DMTCP_LAZY: 'on' }, args: ['--debug', '--no-lazy'] });
     await r.waitFor(/^tick \d+$/, 60000);
     await round(r);
-    assert.equal(lazySummary(r.stderr), undefined, r.stderr);
+    assert.doesNotMatch(r.stderr, SUMMARY);
   });
 
   it('a bad DMTCP_LAZY value is refused with a clear message', async () => {

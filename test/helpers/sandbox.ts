@@ -88,16 +88,34 @@ export class Proc {
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${this.label} did not print ${re} within ${timeoutMs} ms; ${this.lastWords()}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, Math.min(left, 250));
-        function done() {
-          clearTimeout(t);
-          resolve();
-        }
-        this.watchers.push(done);
-      });
-      this.watchers = [];
+      await this.change(left);
     }
+  }
+
+  /** Waits until the stderr collected so far matches `re`. It may still arrive after the exit: another process (a
+   *  detached decoder) can hold the pipe. */
+  async waitForStderr(re: RegExp, timeoutMs = 30000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.stderr.match(re);
+      if (m) return m;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.label} did not write ${re} on stderr within ${timeoutMs} ms; ${this.lastWords()}`);
+      await this.change(left);
+    }
+  }
+
+  /** Resolves on new output, the exit, or after min(ms, 250) ms. */
+  private async change(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, Math.min(ms, 250));
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.watchers.push(done);
+    });
+    this.watchers = [];
   }
 
   private lastWords(): string {
