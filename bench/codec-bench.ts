@@ -140,7 +140,6 @@ export function makeHalfTextHalfRandom(len: number, chunk: number, text?: Uint8A
 // Benchmark.
 // ---------------------------------------------------------------------------------------------
 
-const DEFAULT_TEXT = '/tmp/m/text.bin';
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
@@ -156,7 +155,7 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const options: Options = {
-    textFile: fs.existsSync(DEFAULT_TEXT) ? DEFAULT_TEXT : null,
+    textFile: null,
     bytes: 32 * MiB,
     repeats: 5,
     levels: [1, 2, 3],
@@ -261,6 +260,34 @@ function measure(mod: CodecModule, data: Uint8Array, chunk: number, level: numbe
     decompressBestMBs: mbs(Math.min(...decompress)),
   };
 }
+/** One row of `npm run bench`'s codec section: a kind of data at one chunk size, level 1, in both builds. */
+export interface PerCore {
+  kind: string;
+  build: string;
+  ratio: number;
+  compressMBs: number;
+  decompressMBs: number;
+  /** The build the pipeline loads by default (SIMD where the engine validates it). */
+  inUse: boolean;
+}
+
+/**
+ * The codec's speed on one core, as `npm run bench` reports it: each kind of data in 1 MiB chunks (the pipeline's chunk
+ * size) at the default level, plain and SIMD builds, median of `repeats` passes.
+ */
+export function perCore(kinds: [string, Uint8Array][], repeats = 5): PerCore[] {
+  const rows: PerCore[] = [];
+  const defaultSimd = new CodecModule().simd;
+  for (const simd of [false, true]) {
+    const mod = new CodecModule({ simd });
+    for (const [kind, data] of kinds) {
+      const r = measure(mod, data, MiB, 1, repeats);
+      rows.push({ kind, build: simd ? 'simd' : 'plain', ratio: r.ratio, compressMBs: r.compressMBs, decompressMBs: r.decompressMBs, inUse: simd === defaultSimd });
+    }
+  }
+  return rows;
+}
+
 /** Ratio of the system `gzip -6` on `data`, whole and (if given) compressed chunk by chunk. */
 function gzipRatio(data: Uint8Array, chunk?: number): number | null {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'codec-bench-'));

@@ -14,6 +14,7 @@ import { ALIGN, openDirectForReading } from '../src/pipeline/image-file';
 import { Sandbox, program, type Proc } from '../test/helpers/sandbox';
 import { ImageReader } from '../src/pipeline/image-reader';
 import { decodeSocketState, SockFlag } from '../src/pipeline/socket-state';
+import { perCore, type PerCore } from './codec-bench';
 import { FdKind } from '../src/protocol/constants';
 
 const MiB = 1 << 20;
@@ -169,6 +170,46 @@ async function gzip6Size(file: string): Promise<number> {
   const bytes = sizes.reduce((a, b) => a + b, 0);
   fs.writeFileSync(cache, JSON.stringify({ gen, bytes }));
   return bytes;
+}
+
+/** 32 MiB of each half of the benchmark's memory (its random and its text part), plus zeros, for the codec section. */
+function codecSample(dump: string, mib: number): [string, Uint8Array][] {
+  const len = Math.min(32, mib / 2) * MiB;
+  const fd = fs.openSync(dump, 'r');
+  try {
+    const part = (at: number): Uint8Array => {
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, at);
+      return buf;
+    };
+    return [['text', part((mib / 2) * MiB)], ['random', part(0)], ['zero', new Uint8Array(len)]];
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** CPU seconds the build in use needs to compress the text half of a `mib` MiB benchmark process. */
+function textCompressSeconds(rows: PerCore[], mib: number): number {
+  const text = rows.find((r) => r.kind === 'text' && r.inUse)!;
+  return ((mib / 2) * MiB) / 1e6 / text.compressMBs;
+}
+
+/**
+ * Issue 6: the default codec's speed per core (1 MiB chunks, as the pipeline cuts them), on the benchmark's own text and
+ * random bytes, and what that speed alone costs the checkpoint of the large process on this machine's cores.
+ */
+function codecSection(sample: [string, Uint8Array][], mib: number, quick: boolean): PerCore[] {
+  const rows = perCore(sample, quick ? 3 : 5);
+  const cores = os.availableParallelism();
+  console.log(`default codec (dlz, level 1) per core, 1 MiB chunks of this memory (median of ${quick ? 3 : 5} passes):`);
+  for (const r of rows) {
+    const dec = r.ratio > 1 ? `, decompress ${r.decompressMBs.toFixed(0)} MB/s` : ' (stored as is)';
+    const ratio = r.ratio < 100 ? r.ratio.toFixed(3) : r.ratio.toFixed(0);
+    console.log(`  ${r.kind.padEnd(6)} ${r.build.padEnd(5)}: ratio ${ratio}, compress ${r.compressMBs.toFixed(0)} MB/s${dec}${r.inUse ? '' : ' (not the build in use)'}`);
+  }
+  const cpu = textCompressSeconds(rows, mib);
+  console.log(`  compressing the ${mib / 2} MiB of text alone takes ${fmt(cpu)} of CPU: at least ${fmt(cpu / cores)} of a checkpoint on ${cores} cores\n`);
+  return rows;
 }
 
 interface Round {
@@ -482,16 +523,20 @@ export async function main(argv: string[]): Promise<number> {
 
   const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmtcp-bench-'));
   let gzipBytes: number;
+  let sample: [string, Uint8Array][];
   try {
     const dump = path.join(dumpDir, 'mem.bin');
     const r = spawnSync(program('bigmem'), ['--dump', String(mib), dump]);
     if (r.status !== 0) throw new Error(`bigmem --dump failed: ${r.stderr}`);
     gzipBytes = await gzip6Size(dump);
+    sample = codecSample(dump, mib);
   } finally {
     fs.rmSync(dumpDir, { recursive: true, force: true });
   }
   console.log(`gzip -6 of the same memory: ${mb(gzipBytes)}\n`);
   out.gzip6Bytes = gzipBytes;
+  const codec = codecSection(sample, mib, quick);
+  out.codec = codec;
 
   const startup = nodeStart();
   for (const [label, args] of [['default codec (dlz)', []], ['no compression (--no-gzip)', ['--no-gzip']]] as [string, string[]][]) {
@@ -508,6 +553,10 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`  raw write of ${mib} MiB here: ${fmt(raw)} = the faster of ${fmt(rawDurable)} through the page cache with fsync (${fmt(rawNoSync)} without) and ${fmt(rawDirect)} with O_DIRECT`);
     console.log(`  checkpoint (dmtcp_command -bc): ${fmt(ck)} = ${(ck / raw).toFixed(2)}x raw write   [floor: 3x; issue 6: 1.5x]`);
     console.log(`  image: ${mb(size)} = ${(size / gzipBytes).toFixed(3)}x gzip -6   [floor: 1.1x]`);
+    const compressing = args.length === 0 ? textCompressSeconds(codec, mib) / os.availableParallelism() : 0;
+    const writing = (size / (mib * MiB)) * raw;
+    console.log(`  what a checkpoint cannot avoid here: ${compressing ? `compressing the text on every core ${fmt(compressing)}, ` : ''}` +
+      `writing the image at the raw rate ${fmt(writing)}, one Node start-up (dmtcp_command) ${fmt(startup)}`);
     console.log(`  restart until the program prints again: ${fmt(rs)} = ${(rs / raw).toFixed(2)}x raw write   [floor: 1.5x; issue 6: 1x]`);
     const back = median(rounds.map((r) => r.readBack));
     const eager = median(rounds.map((r) => r.eager));

@@ -126,6 +126,8 @@ export class Coordinator {
       log: (m) => this.log(m),
     });
     await this.images.listen();
+    // The codec threads start now, not at the first checkpoint, which would wait for them with every process frozen.
+    this.opts.pipeline.workers();
     this.setInterval(this.intervalSeconds);
     return this.port;
   }

@@ -225,6 +225,10 @@ export class Sandbox {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
+    // A program that exits without reading its input closes the pipe first: EPIPE then is no failure of ours.
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
     child.stdin.end(opts.input ?? '');
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
     return { code, signal, stdout, stderr };
