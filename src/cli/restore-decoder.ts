@@ -61,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
           onLazyDone: (s) => process.stderr.write(
             `dmtcp_restart: lazy restore of ${job.image}: ${(s.copied / 1048576).toFixed(1)} MiB filled while the program ran, in ${s.ms} ms; ` +
             `faults on missing pages ${s.faults}, zero pages ${s.zeroFaults}, dropped pages ${s.droppedPages}, moves ${s.remaps}\n`),
+          onLazyRefused: (why) => process.stderr.write(
+            `dmtcp_restart: no lazy restore of ${job.image}: ${why}; every page was put back before the program resumed\n`),
         });
       } finally {
         reader.close();

@@ -117,6 +117,8 @@ export interface RestoreStreamOptions {
   onResumed?: () => void;
   /** Every lazily restored page is in (or the process is gone). */
   onLazyDone?: (stats: LazyStats & { ms: number }) => void;
+  /** Areas were chosen for a lazy restore but it could not be done (why); they are put back before the program resumes. */
+  onLazyRefused?: (why: string) => void;
 }
 
 export class RestoreCancelled extends Error {
@@ -174,6 +176,8 @@ export async function writeRestoreStream(
     prefetch = ImagePrefetcher.for(reader, own(later));
     try {
       if (ready.uffd >= 0 && direct.pid) background = (await startLazy(lazyItems, lazyAreas!, ready, prefetch))?.filled;
+      else if (!direct.pid) opts.onLazyRefused?.('the restorer gets its pages through the pipe, not straight into its memory');
+      else opts.onLazyRefused?.('the kernel refuses userfaultfd to this user (vm.unprivileged_userfaultfd=0; root or CAP_SYS_PTRACE may use it)');
       if (!background) await deliver(later, prefetch);
     } finally {
       if (!background) prefetch?.close();
@@ -201,7 +205,7 @@ export async function writeRestoreStream(
       uffd = pidfdGetfd(ready.pid, ready.uffd);
       doneFd = pidfdGetfd(ready.pid, ready.done);
     } catch (e) {
-      trace(`cannot take the restorer's userfaultfd: ${(e as Error).message}`);
+      opts.onLazyRefused?.(`cannot take the restorer's userfaultfd: ${(e as Error).message}`);
       if (uffd >= 0) fs.closeSync(uffd);
       uffd = -1;
     }
@@ -213,7 +217,7 @@ export async function writeRestoreStream(
     const answer = await readAckMessage(opts.ackFd!);
     if (answer[0] !== 'L'.charCodeAt(0)) throw new Error('unexpected message from the restorer');
     if (answer[1] <= 0 || uffd < 0) {
-      trace(`lazy restore refused (${answer[1]}); filling every area first`);
+      if (uffd >= 0) opts.onLazyRefused?.(`the restorer could not register its areas with userfaultfd (${answer[1] < 0 ? `errno ${-answer[1]}` : 'none'})`);
       if (uffd >= 0) fs.closeSync(uffd);
       if (doneFd >= 0) fs.closeSync(doneFd);
       return undefined;

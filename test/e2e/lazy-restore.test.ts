@@ -99,6 +99,18 @@ describe('lazy restore', () => {
     assert.doesNotMatch(r.stderr, SUMMARY);
   });
 
+  it('where the kernel refuses userfaultfd, every page is back before the program resumes, and --debug says why', async () => {
+    // As for an unprivileged user under vm.unprivileged_userfaultfd=0: nouffd makes the system call fail with EPERM
+    // for dmtcp_restart and everything it starts, the restorer included.
+    const image = await launchAndCheckpoint(128);
+    const r = sb.restart([image], { ...lazyOn, wrapper: [program('nouffd')] });
+    await r.waitFor(/^tick \d+$/, 60000);
+    await round(r);
+    await round(r);
+    await r.waitForStderr(/dmtcp_restart: no lazy restore of .*: the kernel refuses userfaultfd to this user .*; every page was put back before the program resumed/, 10000);
+    assert.doesNotMatch(r.stderr, SUMMARY);
+  });
+
   it('a bad DMTCP_LAZY value is refused with a clear message', async () => {
     const image = await launchAndCheckpoint(16);
     const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), image], { DMTCP_LAZY: 'sometimes' });

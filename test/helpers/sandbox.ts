@@ -153,8 +153,10 @@ export class Sandbox {
     return path.join(this.dir, ...parts);
   }
 
-  private spawnNode(bin: string, args: string[], env?: NodeJS.ProcessEnv, label = bin): Proc {
-    const child = spawn(process.execPath, [path.join(BIN, `${bin}.js`), ...args], {
+  /** Starts one of our commands; `wrapper` (a program and its arguments) runs it, e.g. with a system call refused. */
+  private spawnNode(bin: string, args: string[], env?: NodeJS.ProcessEnv, label = bin, wrapper: string[] = []): Proc {
+    const argv = [...wrapper, process.execPath, path.join(BIN, `${bin}.js`), ...args];
+    const child = spawn(argv[0], argv.slice(1), {
       cwd: this.dir,
       env: { ...process.env, DMTCP_TMPDIR: this.dir, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -199,10 +201,10 @@ export class Sandbox {
     return this.spawnNode('dmtcp_launch', ['-p', String(port), ...join, ...(opts.args ?? []), ...argv], opts.env, `dmtcp_launch ${path.basename(argv[0])}`);
   }
 
-  restart(images: string[], opts: { args?: string[]; env?: NodeJS.ProcessEnv; port?: number; join?: boolean } = {}): Proc {
+  restart(images: string[], opts: { args?: string[]; env?: NodeJS.ProcessEnv; port?: number; join?: boolean; wrapper?: string[] } = {}): Proc {
     const port = opts.port ?? this.port;
     const coord = opts.join === false ? [] : ['-p', String(port), '-j'];
-    return this.spawnNode('dmtcp_restart', [...coord, ...(opts.args ?? []), ...images], opts.env, 'dmtcp_restart');
+    return this.spawnNode('dmtcp_restart', [...coord, ...(opts.args ?? []), ...images], opts.env, 'dmtcp_restart', opts.wrapper);
   }
 
   /** Starts one of our commands with extra environment, exactly as given (no -p/-j added). */
