@@ -200,7 +200,6 @@ Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// setPipeSize(fd, bytes): the capacity the kernel granted (it may round up or cap at pipe-max-size).
 // dup(fd): another descriptor (close-on-exec) for the same open file, e.g. for a socket /proc/self/fd cannot reopen.
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -210,6 +209,7 @@ Napi::Value Dup(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// setPipeSize(fd, bytes): the capacity the kernel granted (it may round up or cap at pipe-max-size).
 Napi::Value SetPipeSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "expected (fd: number, bytes: number)");

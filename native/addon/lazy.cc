@@ -42,14 +42,17 @@ struct Area {
     uint64_t i = (a - lo) / kPage;
     return (done[i / 64] >> (i % 64)) & 1;
   }
-  void Mark(uint64_t from, uint64_t to) {
+  // Sets (nothing more to come) or clears (content to come) the bits of the pages of [from, to) inside the area.
+  void Set(uint64_t from, uint64_t to, bool value) {
     from = std::max(from, lo);
     to = std::min(to, hi);
     for (uint64_t a = from; a < to; a += kPage) {
       uint64_t i = (a - lo) / kPage;
-      done[i / 64] |= 1ull << (i % 64);
+      if (value) done[i / 64] |= 1ull << (i % 64);
+      else done[i / 64] &= ~(1ull << (i % 64));
     }
   }
+  void Mark(uint64_t from, uint64_t to) { Set(from, to, true); }
 };
 
 // Image addresses [lo, hi) are now at cur (mremap moved them; identity until then).
@@ -73,13 +76,7 @@ class Server {
 
   // Pages [lo, hi) have content to come (everything else in the areas is zero).
   void Expect(uint64_t lo, uint64_t hi) {
-    for (Area& a : areas_) {
-      uint64_t f = std::max(lo, a.lo), t = std::min(hi, a.hi);
-      for (uint64_t p = f; p < t; p += kPage) {
-        uint64_t i = (p - a.lo) / kPage;
-        a.done[i / 64] &= ~(1ull << (i % 64));
-      }
-    }
+    for (Area& a : areas_) a.Set(lo, hi, false);
   }
 
   void Start() {
@@ -265,9 +262,7 @@ class Server {
             Fault(m.arg.pagefault.address);
             break;
           case UFFD_EVENT_REMOVE:
-            Drop(m.arg.remove.start, m.arg.remove.end);
-            break;
-          case UFFD_EVENT_UNMAP:
+          case UFFD_EVENT_UNMAP:   // both carry their range in arg.remove
             Drop(m.arg.remove.start, m.arg.remove.end);
             break;
           case UFFD_EVENT_REMAP:

@@ -293,6 +293,10 @@ static int page_is_zero(const void *page)
 }
 
 static int pull_mode;                          /* the writer reads page runs itself (DMTCP_MODE_PULL) */
+/* PULL runs are sent as soon as they add up to a chunk the writer's workers can start on (its chunk size), so they
+ * pull and compress while the walk goes on, without a write for every small run. */
+#define PULL_SEND_BYTES (1ull << 20)
+static uint64_t pull_unsent;                   /* bytes of PULL runs still in the stream buffer */
 
 static void emit_pages(struct stream_out *o, uint32_t type, uint32_t idx, uint64_t off, uint64_t len)
 {
@@ -301,8 +305,10 @@ static void emit_pages(struct stream_out *o, uint32_t type, uint32_t idx, uint64
   if (type == DMTCP_REC_DATA && pull_mode && (areas[idx].rec.prot & PROT_READ)) type = DMTCP_REC_PULL;
   out_record(o, type, &pg, sizeof pg);
   if (type == DMTCP_REC_DATA) out_bytes(o, (const void *)(areas[idx].rec.start + off), len);
-  /* The writer reads a PULL run itself: send it now, so its workers start while the walk goes on. */
-  if (type == DMTCP_REC_PULL) out_flush(o);
+  if (type == DMTCP_REC_PULL && (pull_unsent += len) >= PULL_SEND_BYTES) {
+    out_flush(o);
+    pull_unsent = 0;
+  }
   if (type != DMTCP_REC_ZERO) totals.data_bytes += len;
 }
 
@@ -464,6 +470,7 @@ int memory_write_stream(struct stream_out *o, int negotiable, char *err, size_t 
   uint32_t vdso_hash;
   if (read_maps(err, errcap) < 0 || parse_maps(err, errcap, &vdso_hash) < 0) return -1;
   __builtin_memset(&totals, 0, sizeof totals);
+  pull_unsent = 0;
   struct dmtcp_stream_header h;
   __builtin_memset(&h, 0, sizeof h);
   __builtin_memcpy(h.magic, DMTCP_STREAM_MAGIC, 8);

@@ -637,11 +637,13 @@ static void open_lazy(void)
   uffd = (int)fd;
 }
 
+/* Closes what is still ours of the lazy restore (the library's end of the pipe, once handed over, no longer is). */
 static void close_lazy(void)
 {
   if (uffd >= 0) d_close(uffd);
+  if (lazy_pipe[0] >= 0) d_close(lazy_pipe[0]);
   if (lazy_pipe[1] >= 0) d_close(lazy_pipe[1]);
-  uffd = lazy_pipe[1] = -1;
+  uffd = lazy_pipe[0] = lazy_pipe[1] = -1;
 }
 
 /* Direct mode: every area that can receive pages is opened for writing, the decoder is allowed in, and told our pid;
@@ -871,7 +873,6 @@ void restorer_main(long *sp)
   offer_direct_writes();
   read_pages();
   close_lazy();
-  if (lazy_pipe[0] >= 0) d_close(lazy_pipe[0]);
   if (ack_fd >= 0) d_close(ack_fd);
   if (ptracer_pid) d_prctl(PR_SET_PTRACER, 0, 0, 0, 0);
   final_protection();

@@ -5,7 +5,7 @@
 // as a detached process feeding a pipe.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { AreaFlag, Backing, Rec, StreamTlv } from '../protocol/constants';
+import { ACK_LAZY, ACK_READY, AreaFlag, Backing, Rec, StreamTlv } from '../protocol/constants';
 import { lazyFinish, lazyServe, pidfdGetfd, type LazyStats } from '../native/addon';
 import { BLOCK_HEADER_SIZE, BlockFlag } from './image-format';
 import { ImageError, ImageReader, type ChunkEntry } from './image-reader';
@@ -87,7 +87,7 @@ function readAckMessage(fd: number): Promise<Int32Array> {
 /** The restorer's "areas are ready" message: its pid, and its userfaultfd and lazy pipe descriptors (-1: none). */
 async function readReady(fd: number): Promise<{ pid: number; uffd: number; done: number }> {
   const m = await readAckMessage(fd);
-  if (m[0] !== 'R'.charCodeAt(0)) throw new Error('unexpected message from the restorer');
+  if (m[0] !== ACK_READY) throw new Error('unexpected message from the restorer');
   return { pid: m[1], uffd: m[2], done: m[3] };
 }
 
@@ -215,10 +215,12 @@ export async function writeRestoreStream(
     order.forEach((a, i) => body.writeUInt32LE(a, 4 + 4 * i));
     await writeAll(fd, [streamRecord(Rec.LAZY, body)]);
     const answer = await readAckMessage(opts.ackFd!);
-    if (answer[0] !== 'L'.charCodeAt(0)) throw new Error('unexpected message from the restorer');
+    if (answer[0] !== ACK_LAZY) throw new Error('unexpected message from the restorer');
     if (answer[1] <= 0 || uffd < 0) {
-      if (uffd >= 0) opts.onLazyRefused?.(`the restorer could not register its areas with userfaultfd (${answer[1] < 0 ? `errno ${-answer[1]}` : 'none'})`);
-      if (uffd >= 0) fs.closeSync(uffd);
+      if (uffd >= 0) {
+        opts.onLazyRefused?.(`the restorer could not register its areas with userfaultfd (${answer[1] < 0 ? `errno ${-answer[1]}` : 'none'})`);
+        fs.closeSync(uffd);
+      }
       if (doneFd >= 0) fs.closeSync(doneFd);
       return undefined;
     }

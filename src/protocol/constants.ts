@@ -70,6 +70,9 @@ export const STREAM_F_NEGOTIATE = 2;
 /** The writer's one-byte answer after the last AREA record of a negotiating stream. */
 export const MODE_PULL = 'P'.charCodeAt(0);
 export const MODE_PUSH = 'S'.charCodeAt(0);
+/** Restart direction: the first int32 of each message of the restorer on the ack pipe (dmtcp_stream.h). */
+export const ACK_READY = 'R'.charCodeAt(0);
+export const ACK_LAZY = 'L'.charCodeAt(0);
 export const PAGE_SIZE = 4096;
 export const MAX_AREAS = 32768;
 export const MAX_PATH = 4096;

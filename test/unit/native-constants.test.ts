@@ -75,6 +75,8 @@ describe('native constants mirror', () => {
     assert.equal(stream.get('DMTCP_STREAM_F_NEGOTIATE'), C.STREAM_F_NEGOTIATE);
     assert.equal(stream.get('DMTCP_MODE_PULL'), C.MODE_PULL);
     assert.equal(stream.get('DMTCP_MODE_PUSH'), C.MODE_PUSH);
+    assert.equal(stream.get('DMTCP_ACK_READY'), C.ACK_READY);
+    assert.equal(stream.get('DMTCP_ACK_LAZY'), C.ACK_LAZY);
     assert.equal(stream.get('DMTCP_PAGE_SIZE'), C.PAGE_SIZE);
     assert.equal(stream.get('DMTCP_MAX_AREAS'), C.MAX_AREAS);
     assert.equal(stream.get('DMTCP_AUXV_WORDS'), C.AUXV_WORDS);
