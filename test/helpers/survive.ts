@@ -38,7 +38,7 @@ export async function restartChecked(sb: Sandbox, p: Proc, opts: SurviveOptions 
   for (let i = 0; i < (opts.checkpoints ?? 1); i++) {
     await sb.checkpoint();
     const line = await check(p, timeout);
-    assert.match(line, /^PASS\b/, `the process before the restart, after checkpoint ${i + 1}: ${line}`);
+    assert.match(line, /^PASS\b/, `the process before the restart (${p.label}), after checkpoint ${i + 1}: ${line}`);
   }
   await kill();
   const r = sb.restart(sb.images(), { args: opts.restartArgs, env: opts.env });
