@@ -40,8 +40,12 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
   for (uint32_t i = 0; i < g_restart_info.n_zombies && i < DMTCP_MAX_ZOMBIES; i++) {
     vid_set(g_restart_info.zombies[i][0], g_restart_info.zombies[i][1]);   /* children that wait to be reaped */
   }
-  threads_recreate();
+  /* This task's own entry (its old pid) before any other thread exists: the checkpoint thread, recreated next,
+   * registers with the coordinator under vid_self_pid(), and every other process learns our new pid from that. Done
+   * after the clones, a main thread slowed down here (a lazily restored page, a busy machine) let the checkpoint
+   * thread register the new real pid as the process's own: its parent then waited for the old pid in vain (ECHILD). */
   threads_fixup_after_restart(main_slot);
+  threads_recreate();
   dmtcp_restore_context(&main_slot->ctx, 0);
 }
 

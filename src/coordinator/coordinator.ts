@@ -205,7 +205,8 @@ export class Coordinator {
         peer.close();
         return;
       }
-    } else if (!this.computation || (this.workers.length === 0 && !this.restarting)) {
+    } else if (!this.computation || (this.workers.length === 0 && !this.restarting && this.execing.size === 0)) {
+      // A first process: a new computation (a process back from exec is still in the one it left).
       this.computation = newComputationId();
       this.generation = 0;
     }
@@ -218,7 +219,7 @@ export class Coordinator {
       .u32(Tag.GENERATION, this.generation);
     if (this.opts.ckptDir) welcome.str(Tag.CKPT_DIR, this.opts.ckptDir);
     peer.send(Msg.WELCOME, welcome, f.seq);
-    this.log(`${restart ? 'restarted' : 'joined'}: ${peer.label} (${w.id})`);
+    this.log(restart ? `restarted: ${peer.label} as pid ${w.vpid} (${w.id})` : `joined: ${peer.label} (${w.id})`);
     if (restart) {
       this.maybeFinishRestart();
     } else {
@@ -303,8 +304,13 @@ export class Coordinator {
   private readonly execing = new Map<number, NodeJS.Timeout>();
 
   private execLeft(peer: Peer, w: WorkerInfo): void {
+    // The new image's HELLO may come before the old connection's end is seen (two sockets, no order between them):
+    // then it is back already, and waiting for it would hold the next checkpoint for EXEC_REJOIN_MS.
+    if ([...this.peers].some((p) => p.worker?.pid === w.pid && p.worker.host === w.host)) return;
+    clearTimeout(this.execing.get(w.pid));
     const timer = setTimeout(() => {
-      if (!this.execing.delete(w.pid)) return;
+      if (this.execing.get(w.pid) !== timer) return;   // back since, or leaving again by a later exec
+      this.execing.delete(w.pid);
       this.log(`${peer.label} did not join again within ${EXEC_REJOIN_MS} ms of its exec: gone`);
       void this.advance();
       this.exitIfLast();

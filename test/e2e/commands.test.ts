@@ -2,6 +2,9 @@
 // (-i) appear on their own.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { Msg, PROTO_VERSION, Tag } from '../../src/protocol/constants';
+import { encodeFrame, FieldWriter, FrameDecoder, type Frame } from '../../src/protocol/frame';
 import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> {
@@ -194,6 +197,54 @@ describe('dmtcp_launch', () => {
   });
 });
 
+/** One process as the coordinator sees it, speaking the protocol by hand: HELLO_WORKER, UPDATE, BARRIER/REACHED. */
+class HandWorker {
+  private readonly frames: Frame[] = [];
+  private readonly decoder = new FrameDecoder();
+  private wake = () => undefined as void;
+
+  private constructor(private readonly sock: net.Socket) {
+    sock.on('data', (d) => {
+      this.frames.push(...this.decoder.push(d));
+      this.wake();
+    });
+    sock.on('error', () => undefined);
+  }
+
+  /** Connects as process `pid` (a process keeps its pid across exec) and waits for WELCOME. */
+  static async hello(port: number, pid: number): Promise<HandWorker> {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    const w = new HandWorker(sock);
+    w.send(Msg.HELLO_WORKER, new FieldWriter().u32(Tag.PROTOCOL_VERSION, PROTO_VERSION).u32(Tag.PID, pid).u32(Tag.VPID, pid)
+      .str(Tag.HOST, 'handhost').str(Tag.PROGRAM, 'hand').str(Tag.WORKER_ID, `hand-${pid}-${Date.now()}`).str(Tag.STATE, 'RUNNING'));
+    await w.next(Msg.WELCOME);
+    return w;
+  }
+
+  send(type: number, fields: FieldWriter): void {
+    this.sock.write(encodeFrame(type, fields));
+  }
+
+  /** The next frame of `type` (others are dropped), and for a BARRIER its state. */
+  async next(type: number, timeoutMs = 20000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.frames.findIndex((f) => f.type === type);
+      if (i >= 0) return this.frames.splice(0, i + 1)[i];
+      if (Date.now() > deadline) throw new Error(`no message ${type} from the coordinator within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
 describe('coordinator robustness and options', () => {
   let sb: Sandbox;
   beforeEach(() => (sb = Sandbox.create()));
@@ -201,7 +252,6 @@ describe('coordinator robustness and options', () => {
 
   it('logs and drops malformed and wrong-version peers, and keeps serving', async () => {
     await sb.startCoordinator();
-    const net = await import('node:net');
     const talk = (bytes: Buffer) => new Promise<Buffer>((resolve) => {
       const s = net.connect(sb.port, '127.0.0.1', () => s.write(bytes));
       const got: Buffer[] = [];
@@ -221,6 +271,36 @@ describe('coordinator robustness and options', () => {
     assert.match(sb.coordinator!.stderr, /rejected connection \d+ from 127\.0\.0\.1:\d+: protocol version 7 is not supported/);
     const s = await sb.command('-s', '--json');
     assert.equal(s.code, 0, 'still serving');
+  });
+
+  it('a process back from exec stays in its computation and in the checkpoint, whichever connection is heard first', async () => {
+    await sb.startCoordinator();
+    const status = async () => JSON.parse((await sb.command('-s', '--json')).stdout) as { computation: string };
+    const execs = () => sb.coordinator!.stderr.match(/exec: hand\[4242\]/g)?.length ?? 0;
+    // The old image's connection ends before the new image says HELLO: the computation goes on.
+    const first = await HandWorker.hello(sb.port, 4242);
+    const computation = (await status()).computation;
+    first.send(Msg.UPDATE, new FieldWriter().str(Tag.STATE, 'EXEC'));
+    first.close();
+    await until('the coordinator to see the exec', () => execs() === 1 || undefined);
+    const second = await HandWorker.hello(sb.port, 4242);
+    assert.equal((await status()).computation, computation, 'the exec\'d image is in the computation it left');
+    // The new image says HELLO before the old connection's end is seen: nothing is left waiting for it.
+    second.send(Msg.UPDATE, new FieldWriter().str(Tag.STATE, 'EXEC'));
+    const third = await HandWorker.hello(sb.port, 4242);
+    second.close();
+    await until('the coordinator to see the second exec', () => execs() === 2 || undefined);
+    const c = await sb.command('-c');
+    assert.equal(c.code, 0, c.stderr);
+    const suspend = await third.next(Msg.BARRIER);
+    assert.equal(suspend.fields.str(Tag.STATE), 'SUSPENDED');
+    third.send(Msg.REACHED, new FieldWriter().str(Tag.STATE, 'SUSPENDED').u32(Tag.GENERATION, 1));
+    const drain = await third.next(Msg.BARRIER);
+    assert.equal(drain.fields.str(Tag.STATE), 'DRAINED');
+    // Had the coordinator waited for an exec already over, DRAINED would have come only after it gave up on it.
+    assert.doesNotMatch(sb.coordinator!.stderr, /did not join again/);
+    assert.equal((await status()).computation, computation);
+    third.close();
   });
 
   it('--daemon returns once listening, --exit-on-last ends it with its last process', async () => {

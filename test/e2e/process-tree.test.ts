@@ -90,6 +90,23 @@ describe('process trees', function () {
     for (let round = 0; round < 2; round++) r = await restartChecked(sb, r, { alive: /^forks \d+$/ }, () => sb.killComputation());
   });
 
+  it('after lazy restarts every restarted process is registered under its old pid, and the parent reaps by pid', async () => {
+    // DMTCP_LAZY=on: the restarted processes run while their pages are still coming in, so a main thread may be slow
+    // to record its old pid; the checkpoint thread must not register the process with the coordinator before it has
+    // (the parent would learn the child's new pid as the child's own, and wait for the old one in vain).
+    const env = { DMTCP_LAZY: 'on' };
+    let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
+    const joins = () => [...sb.coordinator!.stderr.matchAll(/restarted: ([^[\s]+)\[(\d+)\]\S* as pid (\d+)/g)];
+    for (let round = 0; round < 3; round++) {
+      const seen = joins().length;
+      r = await restartChecked(sb, r, { alive: /^forks \d+$/, env }, () => sb.killComputation());
+      // Every process of the tree was restarted (children included, gone since): each with a new pid, not its old one.
+      const restarted = joins().slice(seen);
+      assert.ok(restarted.length >= 2, `the coordinator logged the restarted processes: ${restarted.map((m) => m[0]).join(", ")}`);
+      for (const [line, , pid, vpid] of restarted) assert.notEqual(pid, vpid, `registered under its new pid: ${line}`);
+    }
+  });
+
   it('a process that execs itself every 50 ms is in every checkpoint, and its chain goes on after a restart', async () => {
     // Between exec and its new image's registration the process is known to no one; checkpoints wait for it.
     const p = sb.launch([program('execloop')]);
