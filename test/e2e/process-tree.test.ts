@@ -84,10 +84,19 @@ describe('process trees', function () {
     assert.equal((await r.exited).code, 0);
   });
 
+  /** Removes the images of earlier checkpoints: children that exited since left theirs, and a restart of every image
+   *  in the directory would bring them back beside the ones they were replaced by. */
+  function dropImages(): void {
+    for (const image of sb.images()) fs.rmSync(image);
+  }
+
   it('a parent keeping 32 short-lived children reaps each by pid with its status, across checkpoints and restarts', async () => {
     // Checkpoints often land between a fork and the child's registration: the child must be in the checkpoint.
     let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
-    for (let round = 0; round < 2; round++) r = await restartChecked(sb, r, { alive: /^forks \d+$/ }, () => sb.killComputation());
+    for (let round = 0; round < 2; round++) {
+      dropImages();
+      r = await restartChecked(sb, r, { alive: /^forks \d+$/ }, () => sb.killComputation());
+    }
   });
 
   it('after lazy restarts every restarted process is registered under its old pid, and the parent reaps by pid', async () => {
@@ -98,6 +107,7 @@ describe('process trees', function () {
     let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
     const joins = () => [...sb.coordinator!.stderr.matchAll(/restarted: ([^[\s]+)\[(\d+)\]\S* as pid (\d+)/g)];
     for (let round = 0; round < 3; round++) {
+      dropImages();
       const seen = joins().length;
       r = await restartChecked(sb, r, { alive: /^forks \d+$/, env }, () => sb.killComputation());
       // Every process of the tree was restarted (children included, gone since): each with a new pid, not its old one.
