@@ -59,16 +59,25 @@ export async function main(argv: string[]): Promise<number> {
   const pipeline = new Pipeline(defaultPlugins({ userPlugins: plugins.map((a) => a.spec) }));
   const opened = images.map((file) => openForRestart(pipeline, file, new Map()));
   const computation = opened[0].reader.strings.computation;
+  /** One image of each checkpoint (generation) the images come from. */
+  const generations = new Map<number, string>();
   for (const { reader } of opened) {
     reader.close();
     if (reader.strings.computation !== computation) {
       throw new CliError(`${reader.path} belongs to computation ${reader.strings.computation}, not ${computation}; restart the images of one checkpoint together`, EXIT_IMAGE);
     }
+    if (!generations.has(reader.header.generation)) generations.set(reader.header.generation, reader.path);
     for (const a of reader.areas) {
       if (a.backing !== Backing.NONE && a.start < RESTORER_BASE + RESTORER_SIZE && a.end > RESTORER_BASE) {
         throw new CliError(`${reader.path}: the program mapped memory at 0x${a.start.toString(16)}, inside the range mtcp_restart needs; it cannot be restored`, EXIT_IMAGE);
       }
     }
+  }
+  if (generations.size > 1) {
+    // A process that exited after an earlier checkpoint leaves its image beside the newer ones (ckpt_*.dmtcp finds
+    // both): restarting them together would bring it back beside the processes that replaced it.
+    const [older, newer] = [...generations.keys()].sort((a, b) => a - b);
+    throw new CliError(`${generations.get(older)} is from checkpoint ${older} and ${generations.get(newer)} from checkpoint ${newer} of the same computation; restart the images of one checkpoint together (dmtcp_restart_script.sh names those of the latest)`, EXIT_IMAGE);
   }
   await pipeline.close();
   const readers = opened.map((o) => o.reader);

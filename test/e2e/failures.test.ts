@@ -78,6 +78,25 @@ describe('failures', () => {
     assert.ok(counts(p.output()).length > n, 'the program keeps running without its coordinator');
   });
 
+  it('refuses images of two checkpoints of one computation, naming them, and restarts the latest alone', async () => {
+    const p = sb.launch([program('counter'), '20']);
+    await p.waitFor(/^count 3$/);
+    await sb.checkpoint();
+    const [image] = sb.images();
+    const older = sb.path('ckpt_counter_older.dmtcp');   // as a process that exited since would leave its image
+    fs.copyFileSync(image, older);
+    await p.waitFor(/^count 6$/);
+    await sb.checkpoint();
+    await p.kill();
+    const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', older, image]);
+    assertOneLineError(r, /ckpt_counter_older\.dmtcp is from checkpoint 1 and .*ckpt_counter_[^ ]*\.dmtcp from checkpoint 2 of the same computation; restart the images of one checkpoint together \(dmtcp_restart_script\.sh names those of the latest\)/, 'dmtcp_restart');
+    assert.equal(r.code, 3);
+    await noDecoderLeft(sb.dir);
+    const latest = sb.restart([image]);
+    await latest.waitFor(/^count \d+$/, 60000);
+    assert.ok(counts(latest.output())[0] > 6, `the latest checkpoint restarts: ${latest.output().slice(0, 2).join(' | ')}`);
+  });
+
   describe('damaged images', () => {
     let image: string;
     let reader: ImageReader;
