@@ -25,6 +25,7 @@ describe('process trees', function () {
 
   /** Checkpoints, kills every process of the computation and restarts all images together. */
   async function checkpointKillRestart(expectImages: number | undefined, args: string[] = []): Promise<Proc> {
+    dropImages();   // only this checkpoint's images are restarted
     await sb.checkpoint();
     const images = sb.images();
     if (expectImages !== undefined) assert.equal(images.length, expectImages, `images: ${images.join(', ')}`);
