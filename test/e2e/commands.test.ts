@@ -226,7 +226,7 @@ class HandWorker {
     this.sock.write(encodeFrame(type, fields));
   }
 
-  /** The next frame of `type` (others are dropped), and for a BARRIER its state. */
+  /** The next frame of `type` from the coordinator (frames of other types before it are dropped). */
   async next(type: number, timeoutMs = 20000): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

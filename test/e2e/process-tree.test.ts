@@ -23,6 +23,12 @@ describe('process trees', function () {
   let sb!: Sandbox;
   sandboxPerTest((s) => (sb = s));
 
+  /** Removes the images of earlier checkpoints: children that exited since left theirs, and a restart of every image
+   *  in the directory would bring them back beside the ones they were replaced by. */
+  function dropImages(): void {
+    for (const image of sb.images()) fs.rmSync(image);
+  }
+
   /** Checkpoints, kills every process of the computation and restarts all images together. */
   async function checkpointKillRestart(expectImages: number | undefined, args: string[] = []): Promise<Proc> {
     dropImages();   // only this checkpoint's images are restarted
@@ -85,12 +91,6 @@ describe('process trees', function () {
     assert.equal((await r.exited).code, 0);
   });
 
-  /** Removes the images of earlier checkpoints: children that exited since left theirs, and a restart of every image
-   *  in the directory would bring them back beside the ones they were replaced by. */
-  function dropImages(): void {
-    for (const image of sb.images()) fs.rmSync(image);
-  }
-
   it('a parent keeping 32 short-lived children reaps each by pid with its status, across checkpoints and restarts', async () => {
     // Checkpoints often land between a fork and the child's registration: the child must be in the checkpoint.
     let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
@@ -123,7 +123,7 @@ describe('process trees', function () {
     const p = sb.launch([program('execloop')]);
     await p.waitFor(/^image 2$/);
     for (let i = 0; i < 15; i++) {
-      for (const image of sb.images()) fs.rmSync(image);
+      dropImages();
       await sb.checkpoint();
       assert.equal(sb.images().length, 1, `checkpoint ${i + 1} wrote the process's image`);
     }
