@@ -138,8 +138,9 @@ function startKeys(coordinator: Coordinator, exit: (code: number) => void, quiet
 
 /** --daemon: start the coordinator detached and return once it listens (or failed). */
 async function daemonize(argv: string[], userPortFile: string | undefined, requestedPort: number): Promise<number> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dmtcp-daemon-'));
-  const portFile = userPortFile ? path.resolve(userPortFile) : path.join(tmp, 'port');
+  // Without --port-file the child reports its port through a file in a private directory, removed once read.
+  const tmp = userPortFile ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'dmtcp-daemon-'));
+  const portFile = tmp ? path.join(tmp, 'port') : path.resolve(userPortFile!);
   fs.rmSync(portFile, { force: true });
   const [node, script] = binCommand('dmtcp_coordinator');
   const args = argv.filter((a) => a !== '--daemon');
@@ -161,7 +162,7 @@ async function daemonize(argv: string[], userPortFile: string | undefined, reque
     if (requestedPort === 0) process.stdout.write(`Port: ${fs.readFileSync(portFile, 'utf8').trim()}\n`);
     return 0;
   } finally {
-    if (!userPortFile) fs.rmSync(tmp, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     if (typeof logFd === 'number') fs.closeSync(logFd);
   }
 }

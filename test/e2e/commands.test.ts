@@ -305,11 +305,15 @@ describe('coordinator robustness and options', () => {
 
   it('--daemon returns once listening, --exit-on-last ends it with its last process', async () => {
     const portFile = sb.path('daemon.port');
-    const r = await sb.tool('dmtcp_coordinator', ['--daemon', '--exit-on-last', '-p', '0', '--port-file', portFile, '--ckptdir', sb.dir]);
+    // Whatever the daemon's start-up puts in the temporary directory is gone once it listens.
+    const tmp = sb.path('daemon-tmp');
+    fs.mkdirSync(tmp);
+    const r = await sb.tool('dmtcp_coordinator', ['--daemon', '--exit-on-last', '-p', '0', '--port-file', portFile, '--ckptdir', sb.dir], { ...process.env, TMPDIR: tmp });
     assert.equal(r.code, 0, r.stderr);
     const port = Number(fs.readFileSync(portFile, 'utf8'));
     const st = JSON.parse((await sb.tool('dmtcp_command', ['-p', String(port), '-s', '--json'])).stdout) as { pid: number; exitOnLast: boolean };
     sb.adopt(st.pid);
+    assert.deepEqual(fs.readdirSync(tmp), []);
     assert.equal(st.exitOnLast, true);
     const p = sb.launch([program('counter'), '20', '3'], { port });
     assert.equal((await p.exited).code, 0);
@@ -321,6 +325,19 @@ describe('coordinator robustness and options', () => {
         return true;
       }
     });
+  });
+
+  it('--daemon -p 0 without --port-file prints the port it took and leaves nothing in the temporary directory', async () => {
+    const tmp = sb.path('daemon-tmp');
+    fs.mkdirSync(tmp);
+    const r = await sb.tool('dmtcp_coordinator', ['--daemon', '-p', '0', '--ckptdir', sb.dir], { ...process.env, TMPDIR: tmp });
+    assert.equal(r.code, 0, r.stderr);
+    const port = Number(/^Port: (\d+)$/m.exec(r.stdout)?.[1]);
+    assert.ok(port > 0, r.stdout);
+    const st = JSON.parse((await sb.tool('dmtcp_command', ['-p', String(port), '-s', '--json'])).stdout) as { pid: number };
+    sb.adopt(st.pid);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+    assert.equal((await sb.tool('dmtcp_command', ['-p', String(port), '-q'])).code, 0);
   });
 
   it('reads DMTCP_PORT, DMTCP_CHECKPOINT_INTERVAL and DMTCP_CHECKPOINT_DIR', async () => {
