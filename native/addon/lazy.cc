@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -140,8 +141,12 @@ class Server {
     return gone_ ? -1 : 0;
   }
 
-  // Stops the reader thread and closes everything; returns what was done.
-  Stats Finish() {
+  // Stops the reader thread and closes everything; returns what was done. With the pid of a process that is done
+  // (every page in), first gives its areas back to the kernel: the process holds a copy of this userfaultfd (so that
+  // our death leaves pages missing, not zero), and a fault in an area still registered would wait for a reader that
+  // is gone, however long the process keeps its copy.
+  Stats Finish(int done_pid) {
+    if (done_pid > 0) UnregisterAll(done_pid);
     uint64_t one = 1;
     if (write(stop_fd_, &one, sizeof one) < 0) {
       // the thread also stops when the process is gone; nothing else to do
@@ -155,6 +160,33 @@ class Server {
   }
 
  private:
+  // Unregisters every area of `pid` registered with a userfaultfd ("um" in its VmFlags: our areas, where mremap may
+  // have moved or grown them), waking any thread that waits in one. Areas are looked for again until none is left
+  // (the process runs on meanwhile and may move one).
+  void UnregisterAll(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+    for (int pass = 0; pass < 8; pass++) {
+      FILE* f = fopen(path, "re");
+      if (!f) return;   // the process is gone
+      std::vector<struct uffdio_range> found;
+      char line[512];
+      unsigned long long lo = 0, hi = 0;
+      while (fgets(line, sizeof line, f)) {
+        unsigned long long a, b;
+        if (sscanf(line, "%llx-%llx ", &a, &b) == 2) {
+          lo = a;
+          hi = b;
+        } else if (strncmp(line, "VmFlags:", 8) == 0 && (strstr(line, " um ") || strstr(line, " um\n"))) {
+          found.push_back({lo, hi - lo});
+        }
+      }
+      fclose(f);
+      if (found.empty()) return;
+      for (struct uffdio_range& r : found) ioctl(uffd_, UFFDIO_UNREGISTER, &r);
+    }
+  }
+
   Area* FindArea(uint64_t orig) {
     for (Area& a : areas_) {
       if (orig >= a.lo && orig < a.hi) return &a;
@@ -400,12 +432,13 @@ Napi::Value LazyCopy(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r == 0 ? 1 : r < 0 ? 0 : -r);
 }
 
-// lazyFinish(handle): every page is in (or the process is gone): stops serving and closes the userfaultfd, after
-// which the kernel treats the areas as ordinary memory again. Returns counts of what was done.
+// lazyFinish(handle, donePid?): stops serving and closes the userfaultfd. With donePid (every page of that process
+// is in), first unregisters its areas, which the kernel then treats as ordinary memory although the process still
+// holds its own copy of the userfaultfd. Returns counts of what was done.
 Napi::Value LazyFinish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
-    return ThrowType(env, "expected (handle: number)");
+    return ThrowType(env, "expected (handle: number, donePid?: number)");
   }
   std::shared_ptr<Server> server;
   {
@@ -415,7 +448,8 @@ Napi::Value LazyFinish(const Napi::CallbackInfo& info) {
     server = it->second;
     registry.erase(it);
   }
-  Stats s = server->Finish();
+  int done_pid = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  Stats s = server->Finish(done_pid);
   Napi::Object out = Napi::Object::New(env);
   out.Set("copied", s.copied);
   out.Set("faults", s.faults);

@@ -13,7 +13,7 @@
 
 #define DMTCP_MAX_SHMIDS 64
 #define DMTCP_MAX_ZOMBIES 64
-#define DMTCP_RESTART_INFO_VERSION 4
+#define DMTCP_RESTART_INFO_VERSION 5
 
 /* Handed by the restorer to the library's restart entry (rdi). */
 struct dmtcp_restart_info {
@@ -23,6 +23,7 @@ struct dmtcp_restart_info {
   uint64_t entry_arg;
   int32_t brk_restored;                /* 1 when PR_SET_MM_MAP put brk back */
   int32_t lazy_fd;                     /* read end of a pipe the decoder closes once every lazy page is in, or -1 */
+  int32_t lazy_uffd;                   /* our own copy of the lazy restore's userfaultfd (with lazy_fd), or -1 */
   uint32_t blob_len;
   uint8_t blob[8192];                  /* the RESTART record's TLV payload */
   uint32_t n_shmids;                   /* System V segments attached again: old id, new id, 1 if it had been removed */

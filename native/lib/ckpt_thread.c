@@ -371,6 +371,7 @@ static void *ckpt_thread_main(void *arg)
   for (;;) {
     uint16_t type;
     size_t len;
+    lazy_watch(g_coord_fd);
     if (coord_recv(&type, in, sizeof in, &len) < 0) {
       dlog("lost the connection to the coordinator; this process keeps running but can no longer be checkpointed");
       plugins_resume();

@@ -55,10 +55,11 @@ extern int g_coord_fd DMTCP_HIDDEN;
 extern int g_coord_pid DMTCP_HIDDEN;          /* the real pid that registered on g_coord_fd (not a vfork child) */
 extern int g_protected_fd_base DMTCP_HIDDEN;
 /* Our descriptors, at g_protected_fd_base + slot: out of the program's way and out of every checkpoint's list. */
-enum protected_slot { PROTECTED_COORD = 0, PROTECTED_REQUEST = 1, PROTECTED_LAZY = 2 };
+enum protected_slot { PROTECTED_COORD = 0, PROTECTED_REQUEST = 1, PROTECTED_LAZY = 2, PROTECTED_LAZY_UFFD = 3 };
 int fd_protect(int fd, enum protected_slot slot) DMTCP_HIDDEN;
-void lazy_adopt(int fd) DMTCP_HIDDEN;
+void lazy_adopt(int fd, int uffd) DMTCP_HIDDEN;
 void lazy_wait(void) DMTCP_HIDDEN;
+void lazy_watch(int coord_fd) DMTCP_HIDDEN;
 
 /* ---- log.c: async-signal-safe diagnostics on stderr ---- */
 

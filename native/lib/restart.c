@@ -1,6 +1,8 @@
 /* restart.c: the library's side of restart: entered from mtcp_restart once every area is back in place, it
  * removes the restorer, gives back process-wide state and recreates the threads, each resuming where it stopped. */
 #include <errno.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <asm/prctl.h>
 
@@ -27,7 +29,7 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
            info->version);
   }
   __builtin_memcpy(&g_restart_info, info, sizeof g_restart_info);
-  lazy_adopt(g_restart_info.lazy_fd);
+  lazy_adopt(g_restart_info.lazy_fd, g_restart_info.lazy_uffd);
   ipc_after_restart(&g_restart_info);
 
   /* The restorer is dead code now; put our placeholder back so the next restart finds the range free. */
@@ -49,30 +51,74 @@ void dmtcp_restart_main(struct dmtcp_restart_info *info)
   dmtcp_restore_context(&main_slot->ctx, 0);
 }
 
-/* Lazy restore: the decoder fills some areas after we resume, through a userfaultfd. The pipe it holds the write end
- * of reaches end of file once every page is in (or the decoder is gone). A checkpoint must not walk memory before
- * that (missing pages would look like zero pages), nor may fork copy it (the child's areas would not be filled). */
+/* Lazy restore: the decoder fills some areas after we resume, through a userfaultfd of which we hold a copy too (so
+ * a page never brought stays missing, and the thread touching it waits, rather than reading as zeros). A checkpoint
+ * must not walk memory before every page is in (missing pages would look like zero pages), nor may fork copy it (the
+ * child's areas would not be filled). The decoder holds the only write end of a pipe we read: it writes one byte
+ * when every page is in, then closes it. So once the pipe has ended (POLLHUP), one unread byte in it means done and
+ * none means the decoder died first. Nobody reads that byte, so every thread that looks comes to the same answer. */
 static int lazy_fd = -1;
+static int lazy_uffd = -1;
 
-void lazy_adopt(int fd)
+void lazy_adopt(int fd, int uffd)
 {
-  if (fd < 0) return;
+  if (fd < 0) {
+    if (uffd >= 0) d_close(uffd);
+    return;
+  }
+  if (uffd >= 0) {
+    int u = fd_protect(uffd, PROTECTED_LAZY_UFFD);
+    __atomic_store_n(&lazy_uffd, u >= 0 ? u : uffd, __ATOMIC_RELEASE);
+  }
   int slot = fd_protect(fd, PROTECTED_LAZY);
   __atomic_store_n(&lazy_fd, slot >= 0 ? slot : fd, __ATOMIC_RELEASE);
 }
 
-/* Returns once every lazily restored page is in place. The descriptor stays open (protected, at end of file), so a
- * thread that read it a moment after another finished never reads a reused descriptor number. */
+/* The pipe has ended: lets the areas go (every page is in), or ends the process (some never will be). */
+static void lazy_ended(int fd)
+{
+  int left = 0;
+  if (dsys3(__NR_ioctl, fd, FIONREAD, (long)&left) < 0 || left < 1) {
+    dlog("the restart's decoder ended before every page of this lazily restored process was back; it cannot go on. "
+         "Restart it again (dmtcp_restart --no-lazy puts every page back before the program resumes)");
+    d_exit_group(70);
+  }
+  int u = __atomic_exchange_n(&lazy_uffd, -1, __ATOMIC_ACQ_REL);
+  if (u >= 0) d_close(u);   /* the areas become ordinary memory; a thread waiting on a dropped page goes on */
+  /* The descriptor stays open (protected, ended), so a thread that looks a moment after another finished never
+   * polls a reused descriptor number. */
+  __atomic_store_n(&lazy_fd, -1, __ATOMIC_RELEASE);
+}
+
+/* Returns once every lazily restored page is in place (or ends the process when that will never be). */
 void lazy_wait(void)
 {
   int fd = __atomic_load_n(&lazy_fd, __ATOMIC_ACQUIRE);
   if (fd < 0) return;
-  char c;
-  long r;
-  do {
-    r = d_read(fd, &c, 1);
-  } while (r > 0 || r == -EINTR);
-  __atomic_store_n(&lazy_fd, -1, __ATOMIC_RELEASE);
+  struct pollfd pf = { fd, 0, 0 };   /* only the end of the pipe matters: POLLHUP comes unasked */
+  while (dsys3(__NR_poll, (long)&pf, 1, -1) == -EINTR) {
+  }
+  lazy_ended(fd);
+}
+
+/* The checkpoint thread, before each message from the coordinator: returns once one is there to read, and watches
+ * meanwhile for a lazy restore's end (a decoder that died must end this process at once: its threads may be waiting
+ * on pages that will never come). */
+void lazy_watch(int coord_fd)
+{
+  int fd = __atomic_load_n(&lazy_fd, __ATOMIC_ACQUIRE);
+  if (fd < 0 || coord_fd < 0) return;
+  struct pollfd pf[2] = { { coord_fd, POLLIN, 0 }, { fd, 0, 0 } };
+  for (;;) {
+    long r = dsys3(__NR_poll, (long)pf, 2, -1);
+    if (r == -EINTR) continue;
+    if (r < 0) return;
+    if (pf[1].revents) {
+      lazy_ended(fd);
+      return;
+    }
+    if (pf[0].revents) return;
+  }
 }
 
 /* Applies the RESTART blob dmtcp_restart sent: where the coordinator now is, where images now go. */

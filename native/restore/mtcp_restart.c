@@ -716,8 +716,11 @@ static void register_lazy(uint32_t len)
     ack_fd = -1;
   }
   if (status > 0) {
+    /* The program keeps a copy of the userfaultfd while pages come in: should the decoder die, a page it never
+     * brought stays missing (the thread that touches it waits) instead of reading as zeros once no one holds it. */
     info.lazy_fd = lazy_pipe[0];
-    lazy_pipe[0] = -1;
+    info.lazy_uffd = uffd;
+    lazy_pipe[0] = uffd = -1;
   }
   close_lazy();
 }
@@ -869,7 +872,7 @@ void restorer_main(long *sp)
   }
   plan_close_shared();
   info.n_shmids = (uint32_t)plan_shared_sysv_ids(&info.shmids[0][0], DMTCP_MAX_SHMIDS);
-  info.lazy_fd = -1;
+  info.lazy_fd = info.lazy_uffd = -1;
   offer_direct_writes();
   read_pages();
   close_lazy();

@@ -15,7 +15,7 @@ interface AddonExports {
   pidfdGetfd(pid: number, fd: number): number;
   lazyServe(uffd: number, areas: BigUint64Array, expected: BigUint64Array): [number, number];
   lazyCopy(handle: number, address: bigint, bytes: Uint8Array): number;
-  lazyFinish(handle: number): LazyStats;
+  lazyFinish(handle: number, donePid?: number): LazyStats;
 }
 
 /** What a lazy restore's server did (lazyFinish). */
@@ -120,9 +120,9 @@ export function lazyCopy(handle: number, address: bigint, bytes: Uint8Array): bo
   return r === 1;
 }
 
-/** Every page is in: stop serving, close the userfaultfd. */
-export function lazyFinish(handle: number): LazyStats {
-  return load().lazyFinish(handle);
+/** Stop serving and close the userfaultfd; with `donePid` (every page of that process is in), unregister its areas first (the process keeps a copy of the userfaultfd). */
+export function lazyFinish(handle: number, donePid?: number): LazyStats {
+  return load().lazyFinish(handle, donePid);
 }
 
 /** Another descriptor (close-on-exec) for the same open file as `fd`. */

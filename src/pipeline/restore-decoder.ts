@@ -98,6 +98,8 @@ export type LazyMode = 'auto' | 'on' | 'off';
 const LAZY_AREA_MIN = 4 << 20;
 /** ...and the image when its lazy areas hold at least this much. */
 const LAZY_IMAGE_MIN = 64 << 20;
+/** Written into the lazy pipe before it is closed, once every page is in (docs/ARCHITECTURE.md, "Lazy restore"). */
+const DONE_BYTE = Buffer.from('D');
 
 export function lazyModeOf(value: string | undefined): LazyMode {
   if (value === undefined || value === '' || value === 'auto') return 'auto';
@@ -231,15 +233,21 @@ export async function writeRestoreStream(
     const server = lazyServe(uffd, ranges, expected);
     const started = Date.now();
     trace(`lazy: ${order.length} area(s), ${lazyItems.length} chunk(s)`);
-    // Either way the areas become ordinary memory and the library's wait (fork, checkpoint) ends.
-    const finish = () => {
-      const stats = lazyFinish(server.handle);
+    // Either way the pipe ends and the library's wait (fork, checkpoint) ends; the one byte written first tells it
+    // every page is in (without it, the process ends itself: pages are missing for good).
+    const finish = (complete: boolean) => {
+      const stats = lazyFinish(server.handle, complete ? ready.pid : undefined);
+      try {
+        if (complete) fs.writeSync(doneFd, DONE_BYTE);
+      } catch {
+        // the process is gone: no one is left to tell
+      }
       fs.closeSync(doneFd);
       return stats;
     };
     const filled = fillLazy(lazyItems, server, ready.pid, prefetch).then(
       () => {
-        const stats = finish();
+        const stats = finish(true);
         opts.onLazyDone?.({ ...stats, ms: Date.now() - started });
         trace(`lazy done: ${JSON.stringify(stats)}`);
       },
@@ -250,7 +258,7 @@ export async function writeRestoreStream(
         } catch {
           // already gone
         }
-        finish();
+        finish(false);
         const why = e instanceof ImageError ? e.message : new ImageError(reader.path, undefined, (e as Error).message).message;
         throw new Error(`${why}; found after the program resumed (lazy restore), so it was killed; restart with --no-lazy to check every page first`);
       },

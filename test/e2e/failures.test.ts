@@ -7,27 +7,10 @@ import { ImageReader } from '../../src/pipeline/image-reader';
 import { assertOneLineError } from '../helpers/errors';
 import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
+import { decodersIn } from '../helpers/decoders';
 
 function sha(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-/** Pids of restart decoders (detached processes) still working on images under `dir`. */
-function decodersIn(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;   // gone meanwhile
-    }
-    const jobs = argv.indexOf('--jobs');
-    if (!argv.some((a) => a.endsWith('restore-decoder.js')) || jobs < 0) continue;
-    if (Buffer.from(argv[jobs + 1], 'base64').toString('utf8').includes(dir)) pids.push(Number(entry));
-  }
-  return pids;
 }
 
 /** Waits until no decoder works on images under `dir` (it leaves once dmtcp_restart has); fails after 10 s. */

@@ -3,6 +3,7 @@
 // i.e. while pages are still coming, and checks after each change that it sees exactly what it should.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { decodersIn } from '../helpers/decoders';
 import { Proc, Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 
 /** The decoder's summary of one lazy restore (dmtcp_restart --debug). */
@@ -12,6 +13,29 @@ const SUMMARY = /lazy restore of .*: ([\d.]+) MiB filled while the program ran, 
 async function summaryOf(p: Proc): Promise<{ mib: number; faults: number; dropped: number; moves: number }> {
   const m = await p.waitForStderr(SUMMARY, 60000);
   return { mib: Number(m[1]), faults: Number(m[2]), dropped: Number(m[3]), moves: Number(m[4]) };
+}
+
+/** Whether process `pid` has a userfaultfd open (a lazy restore's decoder until every page is in). */
+function holdsUserfaultfd(pid: number): boolean {
+  return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[userfaultfd]';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Areas of process `pid` still registered with a userfaultfd for missing pages ("um" in smaps' VmFlags). */
+function missingTracked(pid: number): number {
+  return fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n').filter((l) => l.startsWith('VmFlags:') && / um\b/.test(l)).length;
+}
+
+/** Waits until `done()` holds; fails after 10 s. */
+async function eventually(what: string, done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 10000; !done(); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > deadline) assert.fail(`${what} did not happen within 10 s`);
+  }
 }
 
 /** Asks lazymem for one round (SIGUSR2) and waits for its verdict. */
@@ -52,6 +76,8 @@ describe('lazy restore', () => {
     assert.ok(s.faults > 0, 'the program faulted on pages still to come');
     assert.ok(s.dropped > 0, 'the program dropped pages before they came (madvise, munmap)');
     assert.ok(s.moves > 0, 'the program moved pages before they came (mremap)');
+    // Every page in: the decoder gave the areas back to the kernel and the program let go of its userfaultfd.
+    await eventually('the end of the lazy restore in the program', () => !holdsUserfaultfd(r.pid) && missingTracked(r.pid) === 0);
 
     // A checkpoint asked for as soon as it runs again (while pages come in) waits for them, then the chain goes on.
     await r.kill();
@@ -89,6 +115,34 @@ describe('lazy restore', () => {
     // The decoder says why on dmtcp_restart's stderr (its own descriptor for it), just after the kill.
     await r.waitForStderr(/dmtcp_restart: .*checksum mismatch.*found after the program resumed \(lazy restore\), so it was killed; restart with --no-lazy/, 10000);
     assert.ok(!r.output().some((l) => l.startsWith('round') || l.startsWith('FAIL')), 'the program never saw the damaged memory');
+  });
+
+  it('a decoder that dies while pages are still coming ends the program with a clear message, never with zeros', async () => {
+    const image = await launchAndCheckpoint(512);
+    for (let attempt = 1; ; attempt++) {
+      const r = sb.restart([image], { env: { DMTCP_LAZY: 'on' } });
+      await r.waitFor(/^tick \d+$/, 60000);
+      const decoders = decodersIn(image);
+      assert.equal(decoders.length, 1, `one decoder restarts ${image}`);
+      const decoder = decoders[0];
+      process.kill(decoder, 'SIGSTOP');
+      if (!holdsUserfaultfd(decoder)) {
+        // Every page came in before the decoder could be stopped: no lazy restore left to break; try again.
+        process.kill(decoder, 'SIGCONT');
+        await r.kill();
+        assert.ok(attempt < 3, 'three restarts had every page in before the decoder could be stopped');
+        continue;
+      }
+      // The program holds a userfaultfd of its own meanwhile: once the decoder is gone, the kernel keeps its missing
+      // pages missing (a thread touching one waits) instead of filling them with zeros.
+      assert.ok(holdsUserfaultfd(r.pid), 'the restored program holds a copy of the userfaultfd while pages are coming');
+      assert.ok(missingTracked(r.pid) > 0, 'areas of the restored program are registered for missing pages');
+      process.kill(decoder, 'SIGKILL');
+      const end = await r.exited;
+      assert.equal(end.code, 70, `the program ended itself (${JSON.stringify(end)}); stderr: ${r.stderr}; output: ${r.output().slice(-3).join(' | ')}`);
+      assert.match(r.stderr, /the restart's decoder ended before every page of this lazily restored process was back; it cannot go on\. Restart it again \(dmtcp_restart --no-lazy puts every page back before the program resumes\)/);
+      return;
+    }
   });
 
   it('with --no-lazy every page is back before the program resumes', async () => {
