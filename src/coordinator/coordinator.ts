@@ -459,6 +459,9 @@ export class Coordinator {
           coordinator: { host: os.hostname(), port: this.port },
         });
         this.generation = r.generation;
+        if (r.commit.removed.length) {
+          this.log(`removed ${r.commit.removed.length} image(s) of processes gone since an earlier checkpoint: ${r.commit.removed.map((f) => path.basename(f)).join(', ')}`);
+        }
         return;
       } catch (e) {
         r.errors.push(`committing the images failed: ${(e as Error).message}`);

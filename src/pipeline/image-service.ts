@@ -106,11 +106,11 @@ export class ImageService {
   }
 
   /** Renames every image of the generation into place (after all processes finished), then runs afterCommit. */
-  async commit(generation: number, base: Omit<CommitContext, 'images' | 'generation'>): Promise<CommitContext> {
+  async commit(generation: number, base: Omit<CommitContext, 'images' | 'generation' | 'removed'>): Promise<CommitContext> {
     await this.settle();
     const images = this.pending.get(generation) ?? [];
     this.pending.delete(generation);
-    const commit: CommitContext = { ...base, generation, images };
+    const commit: CommitContext = { ...base, generation, images, removed: [] };
     await this.pipeline.hooks.beforeCommit.promise(commit);
     const dirs = new Set<string>();
     const retired: string[] = [];

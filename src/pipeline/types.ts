@@ -131,6 +131,8 @@ export interface CommitContext {
   readonly coordinator: { host: string; port: number };
   /** Filled by plugins: the restart script's path once written. */
   restartScript?: string;
+  /** Filled by plugins: images of this computation's earlier checkpoints removed as superseded (superseded-images). */
+  readonly removed: string[];
 }
 
 /** One image being restarted. */

@@ -5,6 +5,7 @@ import { CompressionPlugin } from './compression';
 import { FileMmapPolicyPlugin } from './file-mmap-policy';
 import { IncrementalPlugin } from './incremental';
 import { RestartScriptPlugin } from './restart-script';
+import { SupersededImagesPlugin } from './superseded-images';
 import { UniqueFilenamesPlugin } from './unique-filenames';
 import { UserPluginsPlugin, type PluginSpec } from './user-plugins';
 
@@ -23,6 +24,7 @@ export function defaultPlugins(opts: DefaultPluginOptions = {}): PipelinePlugin[
     new UniqueFilenamesPlugin(),
     new IncrementalPlugin(),
     new RestartScriptPlugin(),
+    new SupersededImagesPlugin(),
     new UserPluginsPlugin({ explicit: opts.userPlugins }),
   ];
 }

@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ImageReader } from '../../src/pipeline/image-reader';
 import { assertOneLineError } from '../helpers/errors';
 import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
@@ -66,7 +67,9 @@ describe('failures', () => {
     await p.waitFor(/^count 3$/);
     await sb.checkpoint();
     const [image] = sb.images();
-    const older = sb.path('ckpt_counter_older.dmtcp');   // as a process that exited since would leave its image
+    // Set aside elsewhere: in the image directory, the next checkpoint would remove it as superseded.
+    fs.mkdirSync(sb.path('aside'));
+    const older = sb.path('aside', 'ckpt_counter_older.dmtcp');
     fs.copyFileSync(image, older);
     await p.waitFor(/^count 6$/);
     await sb.checkpoint();
@@ -78,6 +81,44 @@ describe('failures', () => {
     const latest = sb.restart([image]);
     await latest.waitFor(/^count \d+$/, 60000);
     assert.ok(counts(latest.output())[0] > 6, `the latest checkpoint restarts: ${latest.output().slice(0, 2).join(' | ')}`);
+  });
+
+  it('removes the image of a process gone since the last checkpoint, so the directory restarts as one checkpoint', async () => {
+    const a = sb.launch([program('counter'), '20']);
+    const b = sb.launch([program('counter'), '20']);
+    await a.waitFor(/^count 3$/);
+    await b.waitFor(/^count 3$/);
+    await sb.checkpoint();
+    const first = sb.images();
+    assert.equal(first.length, 2);
+    const imageOf = (pid: number) => first.find((f) => {
+      const r = ImageReader.open(f);
+      r.close();
+      return r.process.pid === pid;
+    })!;
+    const [imageA, imageB] = [imageOf(a.pid), imageOf(b.pid)];
+    // Beside them, what must stay: a generation-numbered image (a history kept on purpose) and a file that is no image.
+    const numbered = sb.path('ckpt_counter_kept_00001.dmtcp');
+    fs.copyFileSync(imageB, numbered);
+    const junk = sb.path('ckpt_junk.dmtcp');
+    fs.writeFileSync(junk, 'not an image');
+    await b.kill();
+    while ((await sb.workers()).length > 1) await new Promise((r) => setTimeout(r, 50));
+    await a.waitFor(/^count 6$/);
+    await sb.checkpoint();
+    assert.ok(!fs.existsSync(imageB), 'the image of the process gone since checkpoint 1 is removed');
+    assert.deepEqual(sb.images(), [imageA, junk, numbered].sort());
+    const said = `removed 1 image(s) of processes gone since an earlier checkpoint: ${path.basename(imageB)}`;
+    for (const deadline = Date.now() + 10000; !sb.coordinator!.stderr.includes(said); await new Promise((r) => setTimeout(r, 50))) {
+      assert.ok(Date.now() < deadline, `the coordinator says what it removed: ${sb.coordinator!.stderr.slice(-400)}`);
+    }
+    fs.rmSync(numbered);
+    fs.rmSync(junk);
+    await a.kill();
+    const r = sb.restart(sb.images());
+    await r.waitFor(/^count \d+$/, 60000);
+    await r.waitFor(/^count \d+$/, 60000);
+    assertContinues(counts(a.output()), counts(r.output()));
   });
 
   describe('damaged images', () => {

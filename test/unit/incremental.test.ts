@@ -161,7 +161,7 @@ async function checkpoint(pipeline: Pipeline, dir: string, generation: number, a
 /** Makes the generation final, as the coordinator does: rename, then afterCommit. */
 async function commit(pipeline: Pipeline, dir: string, generation: number, images: WrittenImage[]): Promise<void> {
   for (const img of images) fs.renameSync(img.tempPath, img.finalPath);
-  await pipeline.hooks.afterCommit.promise({ generation, computation: COMPUTATION, images, scriptDir: dir, coordinator: { host: 'localhost', port: 1 } });
+  await pipeline.hooks.afterCommit.promise({ generation, computation: COMPUTATION, images, scriptDir: dir, coordinator: { host: 'localhost', port: 1 }, removed: [] });
 }
 
 function randomArea(start: bigint, pages: number): FakeArea {
