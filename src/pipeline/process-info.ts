@@ -45,6 +45,11 @@ export function imageFileName(program: string, workerId: string): string {
   return `ckpt_${clean(program)}_${clean(workerId)}.dmtcp`;
 }
 
+/** Whether `name` has the form imageFileName gives (a plugin may have added to it, before `.dmtcp`). */
+export function isImageFileName(name: string): boolean {
+  return /^ckpt_.+\.dmtcp$/.test(name);
+}
+
 export function imagePathFor(dir: string, program: string, workerId: string): string {
   return path.join(dir, imageFileName(program, workerId));
 }

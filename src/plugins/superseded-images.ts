@@ -9,11 +9,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ImageReader } from '../pipeline/image-reader';
 import type { Pipeline, PipelinePlugin } from '../pipeline/pipeline';
+import { isImageFileName } from '../pipeline/process-info';
 import type { CommitContext } from '../pipeline/types';
-
-/** Names of images a checkpoint writes (ckpt_<prog>_<id>.dmtcp), and the generation-numbered ones among them. */
-const IMAGE_NAME = /^ckpt_.+\.dmtcp$/;
-const NUMBERED_NAME = /_\d{5}\.dmtcp$/;
+import { isUniqueImageName } from './unique-filenames';
 
 /** The images in `dir`, other than `keep`, of `computation` from a generation before `generation`. */
 export async function supersededImages(dir: string, keep: ReadonlySet<string>, computation: string, generation: number): Promise<string[]> {
@@ -26,7 +24,7 @@ export async function supersededImages(dir: string, keep: ReadonlySet<string>, c
   const found: string[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
-    if (!IMAGE_NAME.test(name) || NUMBERED_NAME.test(name) || keep.has(file)) continue;
+    if (!isImageFileName(name) || isUniqueImageName(name) || keep.has(file)) continue;
     let reader: ImageReader;
     try {
       reader = ImageReader.open(file);

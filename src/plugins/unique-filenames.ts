@@ -8,6 +8,11 @@ export function uniqueImageName(path: string, generation: number): string {
   return path.replace(/\.dmtcp$/, `_${String(generation).padStart(5, '0')}.dmtcp`);
 }
 
+/** Whether `name` ends as uniqueImageName makes it end (a generation of at least five digits). */
+export function isUniqueImageName(name: string): boolean {
+  return /_\d{5,}\.dmtcp$/.test(name);
+}
+
 export class UniqueFilenamesPlugin implements PipelinePlugin {
   static readonly pluginName = 'UniqueFilenamesPlugin';
 
