@@ -6,16 +6,7 @@ import * as net from 'node:net';
 import { Msg, PROTO_VERSION, Tag } from '../../src/protocol/constants';
 import { encodeFrame, FieldWriter, FrameDecoder, type Frame } from '../../src/protocol/frame';
 import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../helpers/until';
 
 describe('coordinator keys and dmtcp_command', () => {
   let sb!: Sandbox;

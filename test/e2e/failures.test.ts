@@ -9,6 +9,8 @@ import { assertOneLineError } from '../helpers/errors';
 import { Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 import { decodersIn } from '../helpers/decoders';
+import { literally } from '../helpers/regexp';
+import { until } from '../helpers/until';
 
 function sha(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -103,15 +105,12 @@ describe('failures', () => {
     const junk = sb.path('ckpt_junk.dmtcp');
     fs.writeFileSync(junk, 'not an image');
     await b.kill();
-    while ((await sb.workers()).length > 1) await new Promise((r) => setTimeout(r, 50));
+    await until('the coordinator to see the killed counter go', async () => (await sb.workers()).length === 1);
     await a.waitFor(/^count 6$/);
     await sb.checkpoint();
     assert.ok(!fs.existsSync(imageB), 'the image of the process gone since checkpoint 1 is removed');
     assert.deepEqual(sb.images(), [imageA, junk, numbered].sort());
-    const said = `removed 1 image(s) of processes gone since an earlier checkpoint: ${path.basename(imageB)}`;
-    for (const deadline = Date.now() + 10000; !sb.coordinator!.stderr.includes(said); await new Promise((r) => setTimeout(r, 50))) {
-      assert.ok(Date.now() < deadline, `the coordinator says what it removed: ${sb.coordinator!.stderr.slice(-400)}`);
-    }
+    await sb.coordinator!.waitForStderr(new RegExp(`removed 1 image\\(s\\) of processes gone since an earlier checkpoint: ${literally(path.basename(imageB))}\n`), 10000);
     fs.rmSync(numbered);
     fs.rmSync(junk);
     await a.kill();

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Sandbox, sandboxPerTest, program, type Proc, type RunResult } from '../helpers/sandbox';
 import { assertContinues, counts } from '../helpers/counter';
 import { assertOneLineError } from '../helpers/errors';
+import { literally } from '../helpers/regexp';
 
 const MIB = 16;
 const STRIDE = 64;
@@ -156,7 +157,7 @@ describe('incremental images', function () {
     // A missing parent: restarting or verifying generation 5 names the missing link and a full image to use.
     const aside = sb.path('aside.dmtcp');
     fs.renameSync(images[2], aside);
-    const missing = new RegExp(`${images[3].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} needs parent ${names[2]}, which is missing: restart from a full image such as ${names[0]} or restore the file$`);
+    const missing = new RegExp(`${literally(images[3])} needs parent ${names[2]}, which is missing: restart from a full image such as ${names[0]} or restore the file$`);
     assertOneLineError(await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', images[4]]), missing, 'dmtcp_restart with a missing parent');
     for (const args of [['--verify', images[4]], ['diff', images[3], images[4]], ['extract', images[4], '--range', range, '-o', out]]) {
       const r = await readimage(...args);

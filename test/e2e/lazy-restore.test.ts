@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { ImageReader } from '../../src/pipeline/image-reader';
 import { decodersIn } from '../helpers/decoders';
 import { Proc, Sandbox, sandboxPerTest, program } from '../helpers/sandbox';
+import { until } from '../helpers/until';
 
 /** The decoder's summary of one lazy restore (dmtcp_restart --debug). */
 const SUMMARY = /lazy restore of .*: ([\d.]+) MiB filled while the program ran, in \d+ ms; faults on missing pages (\d+), zero pages \d+, dropped pages (\d+), moves (\d+)/;
@@ -30,13 +31,6 @@ function holdsUserfaultfd(pid: number): boolean {
 /** Areas of process `pid` still registered with a userfaultfd for missing pages ("um" in smaps' VmFlags). */
 function missingTracked(pid: number): number {
   return fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n').filter((l) => l.startsWith('VmFlags:') && / um\b/.test(l)).length;
-}
-
-/** Waits until `done()` holds; fails after 10 s. */
-async function eventually(what: string, done: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 10000; !done(); await new Promise((r) => setTimeout(r, 50))) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within 10 s`);
-  }
 }
 
 /** Asks lazymem for one round (SIGUSR2) and waits for its verdict. */
@@ -78,7 +72,7 @@ describe('lazy restore', () => {
     assert.ok(s.dropped > 0, 'the program dropped pages before they came (madvise, munmap)');
     assert.ok(s.moves > 0, 'the program moved pages before they came (mremap)');
     // Every page in: the decoder gave the areas back to the kernel and the program let go of its userfaultfd.
-    await eventually('the end of the lazy restore in the program', () => !holdsUserfaultfd(r.pid) && missingTracked(r.pid) === 0);
+    await until('the end of the lazy restore in the program', () => !holdsUserfaultfd(r.pid) && missingTracked(r.pid) === 0, 10000);
 
     // A checkpoint asked for as soon as it runs again (while pages come in) waits for them, then the chain goes on.
     await r.kill();

@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Sandbox, program } from '../helpers/sandbox';
+import { literally } from '../helpers/regexp';
 
 describe('mapped files', () => {
   let sb: Sandbox;
@@ -43,7 +44,7 @@ describe('mapped files', () => {
     fs.renameSync(data, `${data}.moved`);
     const r = await sb.tool('dmtcp_restart', ['-p', String(sb.port), '-j', image]);
     assert.equal(r.code, 3);
-    assert.match(r.stderr, new RegExp(`^dmtcp_restart: .*\\.dmtcp: ${data.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(mapped at 0x[0-9a-f]+\\) is gone; put the file back where it was, or checkpoint with --ckpt-open-files\\n$`));
+    assert.match(r.stderr, new RegExp(`^dmtcp_restart: .*\\.dmtcp: ${literally(data)} \\(mapped at 0x[0-9a-f]+\\) is gone; put the file back where it was, or checkpoint with --ckpt-open-files\\n$`));
   });
 
   it('refuses to restart when the file changed, and accepts it with DMTCP_IGNORE_FILE_CHANGES=1', async () => {

@@ -12,6 +12,7 @@ import { ImageReader } from '../../src/pipeline/image-reader';
 import { blocksOf } from '../../src/pipeline/reencode';
 import { imageStage } from '../../src/pipeline/wasm/image-module';
 import { Sandbox, program, type RunResult } from '../helpers/sandbox';
+import { literally } from '../helpers/regexp';
 
 /** common.h's checksum(): FNV-1a over little-endian 64-bit words. */
 function fnv64(bytes: Buffer): string {
@@ -143,7 +144,7 @@ describe('readimage on real images', () => {
 
   it('diff refuses images of different programs unless --force', async () => {
     const r = await readimage('diff', gen1, mapped);
-    assertOneLineError(r, 1, new RegExp(`^readimage: ${gen1.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} and .*mapfile-gen1\\.dmtcp are images of different programs \\(pagewriter and mapfile\\); pass --force to compare them anyway$`), 'diff');
+    assertOneLineError(r, 1, new RegExp(`^readimage: ${literally(gen1)} and .*mapfile-gen1\\.dmtcp are images of different programs \\(pagewriter and mapfile\\); pass --force to compare them anyway$`), 'diff');
     const forced = await readimage('diff', '--force', '--json', gen1, mapped);
     assertOk(forced, 'diff --force');
     assert.ok((JSON.parse(forced.stdout) as DiffDoc).areas.length > 0);
@@ -154,7 +155,7 @@ describe('readimage on real images', () => {
       const out = sb.path(`buffer-${label}.bin`);
       const r = await readimage('extract', image, '--area', addr(base + 5000n), '-o', out);
       assertOk(r, `extract ${label}`);
-      assert.match(r.stdout, new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1048576 bytes of ${addr(base)}-${addr(base + 1048576n)} \\(\\[anon\\]\\) from .*: 1048576 stored, 0 zero, 0 read from the mapped file\\n$`));
+      assert.match(r.stdout, new RegExp(`^${literally(out)}: 1048576 bytes of ${addr(base)}-${addr(base + 1048576n)} \\(\\[anon\\]\\) from .*: 1048576 stored, 0 zero, 0 read from the mapped file\\n$`));
       const bytes = fs.readFileSync(out);
       assert.equal(bytes.length, PAGES * 4096);
       assert.equal(fnv64(bytes), sum, `the checksum pagewriter printed ${label} writing`);
@@ -189,7 +190,7 @@ describe('readimage on real images', () => {
     fs.renameSync(dataFile, `${dataFile}.away`);
     try {
       const gone = await readimage('extract', mapped, '--area', area.start, '-o', sb.path('never.bin'));
-      const where = `${dataFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(mapped at 0x[0-9a-f]+\\)`;
+      const where = `${literally(dataFile)} \\(mapped at 0x[0-9a-f]+\\)`;
       assertOneLineError(gone, 1, new RegExp(`^readimage: ${where} is gone: the image holds no copy of its pages, only a reference to the file$`), 'extract of a gone file');
       assert.equal(fs.existsSync(sb.path('never.bin')), false, 'no output file is left behind');
     } finally {
