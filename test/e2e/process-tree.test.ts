@@ -23,15 +23,9 @@ describe('process trees', function () {
   let sb!: Sandbox;
   sandboxPerTest((s) => (sb = s));
 
-  /** Removes the images of earlier checkpoints: children that exited since left theirs, and a restart of every image
-   *  in the directory would bring them back beside the ones they were replaced by. */
-  function dropImages(): void {
-    for (const image of sb.images()) fs.rmSync(image);
-  }
-
-  /** Checkpoints, kills every process of the computation and restarts all images together. */
+  /** Checkpoints, kills every process of the computation and restarts all images together (the coordinator removed
+   *  those that children gone since an earlier checkpoint left: superseded-images). */
   async function checkpointKillRestart(expectImages: number | undefined, args: string[] = []): Promise<Proc> {
-    dropImages();   // only this checkpoint's images are restarted
     await sb.checkpoint();
     const images = sb.images();
     if (expectImages !== undefined) assert.equal(images.length, expectImages, `images: ${images.join(', ')}`);
@@ -95,7 +89,6 @@ describe('process trees', function () {
     // Checkpoints often land between a fork and the child's registration: the child must be in the checkpoint.
     let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
     for (let round = 0; round < 2; round++) {
-      dropImages();
       r = await restartChecked(sb, r, { alive: /^forks \d+$/ }, () => sb.killComputation());
     }
   });
@@ -108,7 +101,6 @@ describe('process trees', function () {
     let r = await survives(sb, [program('forkloop')], { alive: /^forks \d+$/ });
     const joins = () => [...sb.coordinator!.stderr.matchAll(/restarted: ([^[\s]+)\[(\d+)\]\S* as pid (\d+)/g)];
     for (let round = 0; round < 3; round++) {
-      dropImages();
       const seen = joins().length;
       r = await restartChecked(sb, r, { alive: /^forks \d+$/, env }, () => sb.killComputation());
       // Every process of the tree was restarted (children included, gone since): each with a new pid, not its old one.
@@ -123,7 +115,6 @@ describe('process trees', function () {
     const p = sb.launch([program('execloop')]);
     await p.waitFor(/^image 2$/);
     for (let i = 0; i < 15; i++) {
-      dropImages();
       await sb.checkpoint();
       assert.equal(sb.images().length, 1, `checkpoint ${i + 1} wrote the process's image`);
     }
